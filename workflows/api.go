@@ -1,0 +1,62 @@
+// Package workflows holds Ferry's runs as deterministic Temporal workflows.
+// Only workflow APIs are used here; side effects live in activities/.
+package workflows
+
+import (
+	"go.temporal.io/sdk/temporal"
+)
+
+// Names of durable things. Changing one breaks running histories.
+const (
+	TaskQueue = "ferry"
+
+	FailoverWorkflowName = "failover"
+
+	// QueryProgress returns the run's ferry.Run with every step's state.
+	QueryProgress = "progress"
+
+	// Updates that steer a run; each takes a SteerRequest.
+	UpdateApprove = "approve"
+	UpdatePause   = "pause"
+	UpdateResume  = "resume"
+	UpdateAbort   = "abort"
+	UpdateRetry   = "retry"
+	UpdateSkip    = "skip"
+)
+
+// Search attributes, registered on the Temporal server at start so runs can
+// be filtered by group, site and kind in the Temporal UI.
+var (
+	SearchGroup = temporal.NewSearchAttributeKeyKeyword("FerryGroup")
+	SearchSite  = temporal.NewSearchAttributeKeyKeyword("FerrySite")
+	SearchKind  = temporal.NewSearchAttributeKeyKeyword("FerryRunKind")
+)
+
+// SearchAttributeNames are the names to register on a Temporal server, all
+// of type Keyword.
+var SearchAttributeNames = []string{"FerryGroup", "FerrySite", "FerryRunKind"}
+
+// GroupWorkflowID is the workflow id of every mutating run of a group. The id
+// is the mutex: Temporal refuses a second running workflow with the same id,
+// so one group never has two mutating runs at once (invariant 4).
+func GroupWorkflowID(group string) string { return "ferry-group-" + group }
+
+// FailoverInput starts a failover run.
+type FailoverInput struct {
+	Group string `json:"group"`
+	Mode  string `json:"mode"` // ferry.ModePlanned or ferry.ModeUnplanned
+	// TargetSite defaults to the group's DR site.
+	TargetSite  string `json:"target_site,omitempty"`
+	RequestedBy string `json:"requested_by,omitempty"`
+	// QuiescePolicy overrides the group's policy for this run.
+	QuiescePolicy string `json:"quiesce_policy,omitempty"`
+	// SkipApproval lets an admin start a run that the group's policy would
+	// hold for approval (e.g. the approver is the one launching it).
+	SkipApproval bool `json:"skip_approval,omitempty"`
+}
+
+// SteerRequest is the argument of every steering update.
+type SteerRequest struct {
+	By      string `json:"by,omitempty"`
+	Comment string `json:"comment,omitempty"`
+}
