@@ -1,0 +1,588 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/ferrydr/ferry"
+	"github.com/ferrydr/ferry/drivers"
+)
+
+// PlanInput asks Precheck to plan a failover.
+type PlanInput struct {
+	Group      string `json:"group"`
+	Mode       string `json:"mode"`
+	TargetSite string `json:"target_site,omitempty"`
+}
+
+// Batch is the unit of storage work: the resources of a group that one
+// source backend replicates to one target backend. One activity handles a
+// whole batch, never one volume (DESIGN.md section 10).
+type Batch struct {
+	Source        string   `json:"source"`         // backend at the source site
+	Target        string   `json:"target"`         // backend at the target site
+	TargetID      string   `json:"target_id"`      // the replication target id (Cinder backend_id)
+	TargetMembers []string `json:"target_members"` // cluster members serving Target
+	Resources     []string `json:"resources"`
+}
+
+// Plan is what a failover will do, fixed at precheck so the run's history
+// shows it and later steps do not re-read a changing inventory.
+type Plan struct {
+	Group            ferry.Group `json:"group"`
+	SourceSite       string      `json:"source_site"`
+	TargetSite       string      `json:"target_site"`
+	Batches          []Batch     `json:"batches"`
+	PrimaryReachable bool        `json:"primary_reachable"`
+	// Warnings are preconditions that do not stop the run but go in its
+	// record (an out_of_sync replica in a planned run, an unreachable primary).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Precheck reads the group and its backends, decides the batches, and checks
+// the storage: the target side must answer and hold every replica; a planned
+// failover also needs the source side. An unplanned one tolerates an
+// unreachable source.
+func (a *Activities) Precheck(ctx context.Context, in PlanInput) (Plan, error) {
+	g, err := a.Store.GetGroup(ctx, in.Group)
+	if err != nil {
+		if ferry.ErrorCode(err) == ferry.ENotFound {
+			return Plan{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrPrecheck, nil)
+		}
+		return Plan{}, fmt.Errorf("precheck: %w", err)
+	}
+	p := Plan{Group: g, SourceSite: g.PrimarySite, TargetSite: g.DRSite}
+	if g.ActiveSite != "" {
+		p.SourceSite = g.ActiveSite
+	}
+	if in.TargetSite != "" {
+		p.TargetSite = in.TargetSite
+	}
+	if p.SourceSite == p.TargetSite {
+		return Plan{}, precheckErr("group %s already runs at site %s", g.Name, p.TargetSite)
+	}
+
+	batches := map[string]*Batch{}
+	var order []string
+	add := func(resource, primaryBackend string) error {
+		src, dst, err := a.route(ctx, primaryBackend, p.SourceSite, p.TargetSite)
+		if err != nil {
+			return err
+		}
+		key := src.Name + "->" + dst.backend.Name
+		b, ok := batches[key]
+		if !ok {
+			b = &Batch{Source: src.Name, Target: dst.backend.Name, TargetID: dst.id, TargetMembers: dst.backend.Members}
+			batches[key] = b
+			order = append(order, key)
+		}
+		b.Resources = append(b.Resources, resource)
+		return nil
+	}
+	for _, v := range g.Volumes {
+		if err := add(v.Name, v.Backend); err != nil {
+			return Plan{}, err
+		}
+	}
+	for _, s := range g.Shares {
+		if err := add(s.Name, s.Backend); err != nil {
+			return Plan{}, err
+		}
+	}
+	sort.Strings(order)
+	for _, k := range order {
+		p.Batches = append(p.Batches, *batches[k])
+	}
+
+	// The target side must answer: a failover to a site we cannot reach
+	// cannot succeed, and failing now costs nothing.
+	p.PrimaryReachable = true
+	for _, b := range p.Batches {
+		st, err := a.Drivers.Storage.BackendStatus(ctx, b.Target)
+		if err != nil {
+			return Plan{}, wrap("precheck: target backend "+b.Target, err)
+		}
+		if !st.Reachable {
+			return Plan{}, precheckErr("target backend %s at site %s is unreachable", b.Target, p.TargetSite)
+		}
+		src, err := a.Drivers.Storage.BackendStatus(ctx, b.Source)
+		if err != nil || !src.Reachable {
+			if in.Mode == ferry.ModePlanned {
+				if err != nil && drivers.Kind(err) != drivers.Unreachable {
+					return Plan{}, wrap("precheck: source backend "+b.Source, err)
+				}
+				return Plan{}, precheckErr("source backend %s is unreachable: a planned failover needs it; start an unplanned failover instead", b.Source)
+			}
+			p.PrimaryReachable = false
+		}
+	}
+	if !p.PrimaryReachable {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("primary site %s is unreachable: its replicas will be fenced and the latest consistent point force-promoted", p.SourceSite))
+	}
+
+	// Every resource must have a usable replica at the target.
+	var resources []string
+	for _, b := range p.Batches {
+		resources = append(resources, b.Resources...)
+	}
+	status, err := a.Drivers.Storage.ReplicationStatus(ctx, resources)
+	if err != nil && p.PrimaryReachable {
+		return Plan{}, wrap("precheck: replication status", err)
+	}
+	atTarget := map[string]drivers.ReplicaStatus{}
+	var replicas []ferry.Replica
+	now := time.Now().UTC()
+	for _, r := range status {
+		if r.Site == p.TargetSite {
+			atTarget[r.Resource] = r
+		}
+		replicas = append(replicas, ferry.Replica{
+			Group: g.Name, Resource: r.Resource, Kind: resourceKind(g, r.Resource), Site: r.Site,
+			Backend: r.Backend, State: r.State, Seq: r.Seq, LagSecs: r.Lag.Seconds(), Observed: now,
+		})
+	}
+	for _, res := range resources {
+		r, ok := atTarget[res]
+		switch {
+		case !ok:
+			return Plan{}, precheckErr("%s has no replica at site %s", res, p.TargetSite)
+		case r.State == ferry.ReplicaError:
+			return Plan{}, precheckErr("replica of %s at site %s is in error", res, p.TargetSite)
+		case r.State == ferry.ReplicaOutOfSync:
+			p.Warnings = append(p.Warnings, fmt.Sprintf("replica of %s at %s is out_of_sync (lag %s)", res, p.TargetSite, r.Lag.Round(time.Second)))
+		}
+	}
+	if len(replicas) > 0 {
+		if err := a.Store.PutReplicas(ctx, g.Name, replicas); err != nil {
+			return Plan{}, fmt.Errorf("precheck: record replicas: %w", err)
+		}
+	}
+	return p, nil
+}
+
+type routeTarget struct {
+	backend ferry.Backend
+	id      string
+}
+
+// route finds, for a resource whose primary copy lives on primaryBackend,
+// the backend that holds it at the source site now and the one at the target
+// site. After a failover the group's source is its DR site, so the route is
+// walked from whichever side the group runs on.
+func (a *Activities) route(ctx context.Context, primaryBackend, sourceSite, targetSite string) (ferry.Backend, routeTarget, error) {
+	primary, err := a.Store.GetBackend(ctx, primaryBackend)
+	if err != nil {
+		return ferry.Backend{}, routeTarget{}, precheckErr("backend %s: %v", primaryBackend, err)
+	}
+	// Backends one hop from the primary: the primary itself and its targets.
+	candidates := map[string]ferry.Backend{primary.Name: primary}
+	targetIDs := map[string]string{primary.Name: ferry.ActiveBackendDefault}
+	for _, t := range primary.ReplicationTargets {
+		b, err := a.Store.GetBackend(ctx, t.Backend)
+		if err != nil {
+			return ferry.Backend{}, routeTarget{}, precheckErr("replication target %s of %s: %v", t.Backend, primary.Name, err)
+		}
+		candidates[b.Name] = b
+		targetIDs[b.Name] = t.ID
+	}
+	var src ferry.Backend
+	var dst routeTarget
+	names := make([]string, 0, len(candidates))
+	for n := range candidates {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		b := candidates[n]
+		if b.Site == sourceSite && src.Name == "" {
+			src = b
+		}
+		if b.Site == targetSite && dst.backend.Name == "" {
+			dst = routeTarget{backend: b, id: targetIDs[n]}
+		}
+	}
+	if src.Name == "" {
+		return ferry.Backend{}, routeTarget{}, precheckErr("backend %s has no copy at source site %s", primaryBackend, sourceSite)
+	}
+	if dst.backend.Name == "" {
+		return ferry.Backend{}, routeTarget{}, precheckErr("backend %s does not replicate to site %s", primaryBackend, targetSite)
+	}
+	return src, dst, nil
+}
+
+func resourceKind(g ferry.Group, name string) string {
+	for _, s := range g.Shares {
+		if s.Name == name {
+			return "share"
+		}
+	}
+	return "volume"
+}
+
+func precheckErr(format string, args ...any) error {
+	return temporal.NewNonRetryableApplicationError("precheck: "+fmt.Sprintf(format, args...), ErrPrecheck, nil)
+}
+
+// ServersInput names servers at a site.
+type ServersInput struct {
+	Key     string   `json:"key"`
+	Site    string   `json:"site"`
+	Servers []string `json:"servers"`
+}
+
+// Quiesce freezes the guests' file systems (fsfreeze/VSS).
+func (a *Activities) Quiesce(ctx context.Context, in ServersInput) error {
+	return wrap("quiesce", a.Drivers.Compute.Quiesce(ctx, in.Key, in.Site, in.Servers))
+}
+
+// Unquiesce thaws the guests' file systems.
+func (a *Activities) Unquiesce(ctx context.Context, in ServersInput) error {
+	return wrap("unquiesce", a.Drivers.Compute.Unquiesce(ctx, in.Key, in.Site, in.Servers))
+}
+
+// StopServers stops servers (the primaries, before demote).
+func (a *Activities) StopServers(ctx context.Context, in ServersInput) error {
+	return wrap("stop servers", a.Drivers.Compute.Stop(ctx, in.Key, in.Site, in.Servers))
+}
+
+// StartServers starts stopped servers again (compensation).
+func (a *Activities) StartServers(ctx context.Context, in ServersInput) error {
+	return wrap("start servers", a.Drivers.Compute.Start(ctx, in.Key, in.Site, in.Servers))
+}
+
+// BatchInput is a storage call on one batch.
+type BatchInput struct {
+	Key   string `json:"key"`
+	Batch Batch  `json:"batch"`
+}
+
+// Snapshot takes the consistency-group snapshot of a batch on its source.
+func (a *Activities) Snapshot(ctx context.Context, in BatchInput) (drivers.Snapshot, error) {
+	s, err := a.Drivers.Storage.SnapshotGroup(ctx, in.Key, in.Batch.Source, in.Batch.Resources)
+	return s, wrap("snapshot "+in.Batch.Source, err)
+}
+
+// SyncInput is a final sync up to a snapshot.
+type SyncInput struct {
+	Key      string           `json:"key"`
+	Batch    Batch            `json:"batch"`
+	Snapshot drivers.Snapshot `json:"snapshot"`
+}
+
+// FinalSync replicates once more and waits until every target replica holds
+// the snapshot; a replica still behind is a retryable error, so Temporal's
+// retry policy is the wait loop.
+func (a *Activities) FinalSync(ctx context.Context, in SyncInput) error {
+	st, err := a.Drivers.Storage.Sync(ctx, in.Key, in.Batch.Source, in.Batch.Resources)
+	if err != nil {
+		return wrap("final sync "+in.Batch.Source, err)
+	}
+	var behind []string
+	for _, res := range in.Batch.Resources {
+		want := in.Snapshot.Seqs[res]
+		ok := false
+		for _, r := range st {
+			if r.Resource == res && r.Backend == in.Batch.Target && r.Seq >= want {
+				ok = true
+			}
+		}
+		if !ok {
+			behind = append(behind, res)
+		}
+	}
+	if len(behind) > 0 {
+		return temporal.NewApplicationError(fmt.Sprintf("final sync: %s not yet at the snapshot on %s", strings.Join(behind, ", "), in.Batch.Target), drivers.Retryable)
+	}
+	return nil
+}
+
+// Demote makes the batch's source replicas read-only secondaries.
+func (a *Activities) Demote(ctx context.Context, in BatchInput) error {
+	return wrap("demote "+in.Batch.Source, a.Drivers.Storage.Demote(ctx, in.Key, in.Batch.Source, in.Batch.Resources))
+}
+
+// Undemote makes the source replicas active again (compensation of Demote).
+func (a *Activities) Undemote(ctx context.Context, in BatchInput) error {
+	_, err := a.Drivers.Storage.Promote(ctx, in.Key, in.Batch.Source, in.Batch.Resources, false)
+	return wrap("undo demote "+in.Batch.Source, err)
+}
+
+// FenceInput fences a source backend under an epoch.
+type FenceInput struct {
+	Key     string `json:"key"`
+	Backend string `json:"backend"`
+	Epoch   int64  `json:"epoch"`
+}
+
+// FenceResult says what fencing achieved.
+type FenceResult struct {
+	Frozen bool `json:"frozen"`
+}
+
+// Fence freezes a backend if it answers and fences it under the epoch, so
+// that a returning old primary accepts no writes (invariant 1). Freezing an
+// unreachable backend is impossible and not needed once it is fenced;
+// fencing itself must succeed.
+func (a *Activities) Fence(ctx context.Context, in FenceInput) (FenceResult, error) {
+	var res FenceResult
+	if err := a.Drivers.Storage.Freeze(ctx, in.Key+"/freeze", in.Backend); err == nil {
+		res.Frozen = true
+	} else if drivers.Kind(err) != drivers.Unreachable {
+		return res, wrap("freeze "+in.Backend, err)
+	}
+	return res, wrap("fence "+in.Backend, a.Drivers.Storage.Fence(ctx, in.Key+"/fence", in.Backend, in.Epoch))
+}
+
+// Unfence undoes Fence (compensation before promote).
+func (a *Activities) Unfence(ctx context.Context, in FenceInput) error {
+	if err := a.Drivers.Storage.Unfence(ctx, in.Key+"/unfence", in.Backend, in.Epoch); err != nil {
+		return wrap("unfence "+in.Backend, err)
+	}
+	err := a.Drivers.Storage.Thaw(ctx, in.Key+"/thaw", in.Backend)
+	if drivers.Kind(err) == drivers.Unreachable {
+		return nil
+	}
+	return wrap("thaw "+in.Backend, err)
+}
+
+// PromoteInput promotes a batch at its target.
+type PromoteInput struct {
+	Key   string `json:"key"`
+	Batch Batch  `json:"batch"`
+	Force bool   `json:"force"`
+}
+
+// Promote makes the target replicas of a batch active.
+func (a *Activities) Promote(ctx context.Context, in PromoteInput) (drivers.PromoteResult, error) {
+	activity.RecordHeartbeat(ctx, in.Batch.Target)
+	r, err := a.Drivers.Storage.Promote(ctx, in.Key, in.Batch.Target, in.Batch.Resources, in.Force)
+	return r, wrap("promote "+in.Batch.Target, err)
+}
+
+// CompletedInput tells a backend's cluster members that it failed over.
+type CompletedInput struct {
+	Key             string   `json:"key"`
+	Backend         string   `json:"backend"`
+	Members         []string `json:"members"`
+	ActiveBackendID string   `json:"active_backend_id"`
+}
+
+// FailoverCompleted sends failover_completed to every member of a backend's
+// active-active cluster at once, then reads each member's active_backend_id
+// back: a member that did not answer, or answers with the old id, fails the
+// activity with the list of laggards (invariant 2).
+func (a *Activities) FailoverCompleted(ctx context.Context, in CompletedInput) error {
+	var mu sync.Mutex
+	failed := map[string]string{}
+	var wg sync.WaitGroup
+	for _, m := range in.Members {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.Drivers.Storage.FailoverCompleted(ctx, in.Key+"/"+m, in.Backend, m, in.ActiveBackendID); err != nil {
+				mu.Lock()
+				failed[m] = err.Error()
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	st, err := a.Drivers.Storage.BackendStatus(ctx, in.Backend)
+	if err != nil {
+		return wrap("failover_completed: read members of "+in.Backend, err)
+	}
+	seen := map[string]string{}
+	for _, m := range st.Members {
+		seen[m.Name] = m.ActiveBackendID
+	}
+	for _, m := range in.Members {
+		if _, bad := failed[m]; bad {
+			continue
+		}
+		if got, ok := seen[m]; !ok || got != in.ActiveBackendID {
+			failed[m] = fmt.Sprintf("active_backend_id is %q, want %q", got, in.ActiveBackendID)
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(failed))
+	for m := range failed {
+		names = append(names, m)
+	}
+	sort.Strings(names)
+	var parts []string
+	for _, m := range names {
+		parts = append(parts, m+" ("+failed[m]+")")
+	}
+	// The member list rides in the error details so the workflow can record
+	// exactly who an operator's skip left behind.
+	return temporal.NewApplicationError(fmt.Sprintf("failover_completed not acknowledged by %s", strings.Join(parts, "; ")), ErrNotAcked, names)
+}
+
+// NetworkInput maps networks at a site.
+type NetworkInput struct {
+	Key      string                   `json:"key"`
+	Site     string                   `json:"site"`
+	Mappings []drivers.NetworkMapping `json:"mappings"`
+}
+
+// MapNetworks makes the DR networks ready at the target site.
+func (a *Activities) MapNetworks(ctx context.Context, in NetworkInput) error {
+	return wrap("map networks", a.Drivers.Network.MapNetworks(ctx, in.Key, in.Site, in.Mappings))
+}
+
+// BootInput boots one tier at a site.
+type BootInput struct {
+	Key     string             `json:"key"`
+	Site    string             `json:"site"`
+	Tier    string             `json:"tier"`
+	Servers []drivers.BootSpec `json:"servers"`
+	// Poll is how often health is read while waiting.
+	Poll time.Duration `json:"poll"`
+}
+
+// BootTier boots every server of a tier together and returns when all are
+// healthy, heartbeating how many are. One activity per tier, not per server:
+// the compute endpoint does the servers concurrently.
+func (a *Activities) BootTier(ctx context.Context, in BootInput) error {
+	if err := a.Drivers.Compute.Boot(ctx, in.Key, in.Site, in.Servers); err != nil {
+		return wrap("boot tier "+in.Tier, err)
+	}
+	names := make([]string, len(in.Servers))
+	for i, s := range in.Servers {
+		names[i] = s.Name
+	}
+	poll := in.Poll
+	if poll <= 0 {
+		poll = 200 * time.Millisecond
+	}
+	for {
+		hs, err := a.Drivers.Compute.Health(ctx, in.Site, names)
+		if err != nil {
+			return wrap("health of tier "+in.Tier, err)
+		}
+		var waiting []string
+		for _, h := range hs {
+			if h.State == drivers.ServerError {
+				return temporal.NewNonRetryableApplicationError(fmt.Sprintf("server %s failed to boot at %s", h.Name, in.Site), ErrPermanent, nil)
+			}
+			if !h.Healthy {
+				waiting = append(waiting, h.Name)
+			}
+		}
+		activity.RecordHeartbeat(ctx, fmt.Sprintf("%d/%d healthy", len(names)-len(waiting), len(names)))
+		if len(waiting) == 0 && len(hs) == len(names) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("tier %s: waiting for %s: %w", in.Tier, strings.Join(waiting, ", "), ctx.Err())
+		case <-time.After(poll):
+		}
+	}
+}
+
+// DNSInput repoints records.
+type DNSInput struct {
+	Key     string           `json:"key"`
+	Records []drivers.Record `json:"records"`
+}
+
+// RepointDNS replaces each record whose value differs from the wanted one.
+func (a *Activities) RepointDNS(ctx context.Context, in DNSInput) error {
+	for _, r := range in.Records {
+		cur, err := a.Drivers.DNS.Get(ctx, r.Name, r.Type)
+		if err == nil && cur.Value == r.Value && cur.TTL == r.TTL {
+			continue
+		}
+		if err := a.Drivers.DNS.Replace(ctx, in.Key+"/"+r.Type+"/"+r.Name, r); err != nil {
+			return wrap("dns "+r.Name, err)
+		}
+	}
+	return nil
+}
+
+// VerifyInput runs a group's checks from a network at a site.
+type VerifyInput struct {
+	Site    string              `json:"site"`
+	Network string              `json:"network"`
+	Checks  []drivers.CheckSpec `json:"checks"`
+}
+
+// Verify runs every check and fails if any fails, so the retry policy gives
+// a service that is still warming up a little time.
+func (a *Activities) Verify(ctx context.Context, in VerifyInput) ([]drivers.CheckResult, error) {
+	var out []drivers.CheckResult
+	var failed []string
+	for _, c := range in.Checks {
+		r, err := a.Drivers.Verify.Check(ctx, in.Site, in.Network, c)
+		if err != nil {
+			return out, wrap("check "+c.Name, err)
+		}
+		out = append(out, r)
+		if !r.Passed {
+			failed = append(failed, c.Name+": "+r.Detail)
+		}
+	}
+	if len(failed) > 0 {
+		return out, temporal.NewApplicationError("checks failed: "+strings.Join(failed, "; "), ErrChecks)
+	}
+	return out, nil
+}
+
+// RecordInput is a run's final record.
+type RecordInput struct {
+	Run ferry.Run `json:"run"`
+	// ActiveSite, when set, is where the group runs now.
+	ActiveSite string `json:"active_site,omitempty"`
+}
+
+// RecordRun stores a run's final record and, after a completed failover,
+// where the group now runs and its replicas' state (invariant 6).
+func (a *Activities) RecordRun(ctx context.Context, in RecordInput) error {
+	if in.ActiveSite != "" && in.Run.Group != "" {
+		if err := a.Store.SetGroupActiveSite(ctx, in.Run.Group, in.ActiveSite); err != nil {
+			return fmt.Errorf("record run: active site: %w", err)
+		}
+		if err := a.refreshReplicas(ctx, in.Run.Group); err != nil {
+			activity.GetLogger(ctx).Warn("record run: replicas not refreshed", "error", err)
+		}
+	}
+	if err := a.Store.FinishRun(ctx, in.Run); err != nil {
+		return fmt.Errorf("record run %s: %w", in.Run.ID, err)
+	}
+	return nil
+}
+
+func (a *Activities) refreshReplicas(ctx context.Context, group string) error {
+	g, err := a.Store.GetGroup(ctx, group)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, v := range g.Volumes {
+		names = append(names, v.Name)
+	}
+	for _, s := range g.Shares {
+		names = append(names, s.Name)
+	}
+	st, err := a.Drivers.Storage.ReplicationStatus(ctx, names)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	rs := make([]ferry.Replica, 0, len(st))
+	for _, r := range st {
+		rs = append(rs, ferry.Replica{Group: group, Resource: r.Resource, Kind: resourceKind(g, r.Resource), Site: r.Site,
+			Backend: r.Backend, State: r.State, Seq: r.Seq, LagSecs: r.Lag.Seconds(), Observed: now})
+	}
+	return a.Store.PutReplicas(ctx, group, rs)
+}

@@ -1,0 +1,86 @@
+// Package config reads Ferry's configuration from the environment (FERRY_
+// prefix). Defaults work on one machine: a local Temporal dev server and the
+// local PostgreSQL.
+package config
+
+import (
+	"fmt"
+	"io"
+	"net/url"
+	"reflect"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config is every setting of every subcommand; each uses what it needs.
+type Config struct {
+	TemporalAddress   string `env:"TEMPORAL_ADDRESS" envDefault:"127.0.0.1:7233"`
+	TemporalNamespace string `env:"TEMPORAL_NAMESPACE" envDefault:"default"`
+	TemporalUIURL     string `env:"TEMPORAL_UI_URL" envDefault:"http://127.0.0.1:8233"`
+	TaskQueue         string `env:"TASK_QUEUE" envDefault:"ferry"`
+	DatabaseURL       string `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/ferry" secret:"url"`
+	HTTPAddr          string `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+	// APIURL is where the client verbs (apply, failover, runs, watch) find
+	// the API.
+	APIURL string `env:"API_URL" envDefault:"http://127.0.0.1:8080"`
+	// SimURL is where a worker finds `ferry sim` in another process; empty
+	// means an in-process simulator (ferry dev).
+	SimURL  string `env:"SIM_URL"`
+	SimAddr string `env:"SIM_ADDR" envDefault:"127.0.0.1:8090"`
+	// DataDir holds the dev server's SQLite file and logs of `ferry dev`.
+	DataDir   string `env:"DATA_DIR" envDefault:".data"`
+	LogFormat string `env:"LOG_FORMAT" envDefault:"text"` // text or json
+	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
+	// Worker tuning: concurrent activity and workflow task slots.
+	MaxConcurrentActivities    int `env:"MAX_CONCURRENT_ACTIVITIES" envDefault:"200"`
+	MaxConcurrentWorkflowTasks int `env:"MAX_CONCURRENT_WORKFLOW_TASKS" envDefault:"100"`
+}
+
+// Load reads the configuration from the environment.
+func Load() (Config, error) {
+	return LoadFrom(nil)
+}
+
+// LoadFrom reads the configuration from environ (nil: the process
+// environment), so tests can pass their own.
+func LoadFrom(environ map[string]string) (Config, error) {
+	var c Config
+	opts := env.Options{Prefix: "FERRY_"}
+	if environ != nil {
+		opts.Environment = environ
+	}
+	if err := env.ParseWithOptions(&c, opts); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return Config{}, fmt.Errorf("config: FERRY_LOG_FORMAT: want text or json, got %q", c.LogFormat)
+	}
+	return c, nil
+}
+
+// Print writes the effective configuration, one FERRY_ variable a line, with
+// secrets masked (the password of a URL).
+func (c Config) Print(w io.Writer) {
+	v := reflect.ValueOf(c)
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		val := fmt.Sprint(v.Field(i).Interface())
+		if f.Tag.Get("secret") == "url" {
+			val = MaskURL(val)
+		}
+		fmt.Fprintf(w, "FERRY_%s=%s\n", f.Tag.Get("env"), val)
+	}
+}
+
+// MaskURL hides the password of a URL, for logs and --print-config.
+func MaskURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}

@@ -1,0 +1,33 @@
+package config
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestDefaults(t *testing.T) {
+	c, err := LoadFrom(map[string]string{})
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:7233", c.TemporalAddress)
+	require.Equal(t, "default", c.TemporalNamespace)
+	require.Equal(t, "ferry", c.TaskQueue)
+	require.Equal(t, "postgres://postgres@127.0.0.1:5432/ferry", c.DatabaseURL)
+	require.Equal(t, "127.0.0.1:8080", c.HTTPAddr)
+}
+
+func TestPrintMasksSecrets(t *testing.T) {
+	c, err := LoadFrom(map[string]string{"FERRY_DATABASE_URL": "postgres://ferry:hunter2@db:5432/ferry"})
+	require.NoError(t, err)
+	var b strings.Builder
+	c.Print(&b)
+	require.Contains(t, b.String(), "FERRY_DATABASE_URL=postgres://ferry:xxxxx@db:5432/ferry")
+	require.NotContains(t, b.String(), "hunter2")
+	require.Contains(t, b.String(), "FERRY_TASK_QUEUE=ferry")
+}
+
+func TestBadLogFormat(t *testing.T) {
+	_, err := LoadFrom(map[string]string{"FERRY_LOG_FORMAT": "xml"})
+	require.ErrorContains(t, err, "FERRY_LOG_FORMAT")
+}
