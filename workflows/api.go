@@ -53,6 +53,9 @@ type FailoverInput struct {
 	// SkipApproval lets an admin start a run that the group's policy would
 	// hold for approval (e.g. the approver is the one launching it).
 	SkipApproval bool `json:"skip_approval,omitempty"`
+	// MaxAttempts bounds how often a step's activity retries by itself
+	// before the run compensates or pauses (default 5).
+	MaxAttempts int `json:"max_attempts,omitempty"`
 }
 
 // SteerRequest is the argument of every steering update.

@@ -1,0 +1,211 @@
+// Package cli holds the client verbs of the ferry command (apply, failover,
+// runs, watch, approve ... report, groups, sites, backends). Each verb talks
+// to the API through apiclient and writes to the given streams, so tests
+// run them without a terminal.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ferrydr/ferry/apiclient"
+)
+
+// Exit codes.
+const (
+	ExitOK    = 0
+	ExitError = 1 // the API refused, a run ended otherwise than completed
+	ExitUsage = 2 // bad arguments
+)
+
+// Verbs lists the verbs Run knows, for the ferry command to route.
+var Verbs = []string{
+	"apply", "failover", "runs", "watch",
+	"approve", "pause", "resume", "abort", "retry", "skip",
+	"report", "groups", "sites", "backends",
+}
+
+// IsVerb reports whether name is one of Verbs.
+func IsVerb(name string) bool { return slices.Contains(Verbs, name) }
+
+// CLI runs verbs against one API.
+type CLI struct {
+	API    *apiclient.Client
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// User is who asks: requested_by of runs, by of steering actions.
+	User string
+	// PollInterval is how often watch reads the run (default 500 ms).
+	PollInterval time.Duration
+	// TTY overrides terminal detection of Stdout when not nil.
+	TTY *bool
+	// Location is the time zone of printed times (default local).
+	Location *time.Location
+}
+
+// Main runs one verb (args[0]) with its arguments against the API at
+// apiURL and returns the process exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, apiURL string) int {
+	c := &CLI{
+		API:    apiclient.New(apiURL, nil),
+		Stdin:  stdin,
+		Stdout: stdout,
+		Stderr: stderr,
+		User:   userFromEnv(),
+	}
+	return c.Run(ctx, args)
+}
+
+func userFromEnv() string {
+	for _, k := range []string{"FERRY_USER", "USER", "USERNAME"} {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// usageError is a bad argument: exit code 2.
+type usageError struct {
+	verb, msg string
+}
+
+func (e *usageError) Error() string { return e.msg }
+
+// exitError carries an exit code without a message of its own (the verb
+// has already said why).
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+var usages = map[string]string{
+	"apply":    "apply -f FILE",
+	"failover": "failover GROUP [--unplanned] [--target SITE] [--yes] [--detach] [--skip-approval] [--quiesce-policy abort|continue]",
+	"runs":     "runs [--group G] [--site S] [--state S] [--kind K] [--limit N]",
+	"watch":    "watch RUN",
+	"report":   "report RUN [--markdown]",
+	"groups":   "groups",
+	"sites":    "sites",
+	"backends": "backends",
+}
+
+func usage(verb string) string {
+	if u, ok := usages[verb]; ok {
+		return "ferry " + u
+	}
+	return "ferry " + verb + " RUN [--comment C]"
+}
+
+// Run runs the verb args[0] and returns the exit code.
+func (c *CLI) Run(ctx context.Context, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprintf(c.Stderr, "ferry: a verb is required (one of %s)\n", strings.Join(Verbs, ", "))
+		return ExitUsage
+	}
+	verb, rest := args[0], args[1:]
+	var err error
+	switch verb {
+	case "apply":
+		err = c.apply(ctx, rest)
+	case "failover":
+		err = c.failover(ctx, rest)
+	case "runs":
+		err = c.runs(ctx, rest)
+	case "watch":
+		err = c.watchVerb(ctx, rest)
+	case "approve", "pause", "resume", "abort", "retry", "skip":
+		err = c.steer(ctx, verb, rest)
+	case "report":
+		err = c.report(ctx, rest)
+	case "groups", "sites", "backends":
+		err = c.list(ctx, verb, rest)
+	default:
+		fmt.Fprintf(c.Stderr, "ferry: unknown verb %q (one of %s)\n", verb, strings.Join(Verbs, ", "))
+		return ExitUsage
+	}
+	var (
+		ue *usageError
+		ee *exitError
+	)
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprintf(c.Stdout, "usage: %s\n", usage(verb))
+		return ExitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(c.Stderr, "ferry %s: %s\nusage: %s\n", verb, ue.msg, usage(verb))
+		return ExitUsage
+	case errors.As(err, &ee):
+		return ee.code
+	}
+	fmt.Fprintf(c.Stderr, "ferry %s: %v\n", verb, err)
+	return ExitError
+}
+
+// flags is a verb's flag set that reports errors instead of printing them.
+func flags(verb string) *flag.FlagSet {
+	fs := flag.NewFlagSet(verb, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+// parse parses flags and positional arguments in any order, and checks
+// that there are exactly n positional arguments, named by what.
+func parse(fs *flag.FlagSet, args []string, what ...string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, &usageError{fs.Name(), err.Error()}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	switch {
+	case len(pos) < len(what):
+		return nil, &usageError{fs.Name(), fmt.Sprintf("missing argument %s", what[len(pos)])}
+	case len(pos) > len(what):
+		return nil, &usageError{fs.Name(), fmt.Sprintf("unexpected argument %q", pos[len(what)])}
+	}
+	for i, p := range pos {
+		if strings.TrimSpace(p) == "" {
+			return nil, &usageError{fs.Name(), fmt.Sprintf("argument %s is empty", what[i])}
+		}
+	}
+	return pos, nil
+}
+
+func (c *CLI) loc() *time.Location {
+	if c.Location != nil {
+		return c.Location
+	}
+	return time.Local
+}
+
+// isTTY reports whether Stdout is a terminal.
+func (c *CLI) isTTY() bool {
+	if c.TTY != nil {
+		return *c.TTY
+	}
+	f, ok := c.Stdout.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

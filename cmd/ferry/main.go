@@ -1,0 +1,111 @@
+// Command ferry is Ferry's one binary: the API server, the Temporal worker,
+// the cloud simulator, an all-in-one dev mode, and the client verbs.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/ferrydr/ferry/cli"
+	"github.com/ferrydr/ferry/config"
+)
+
+const usage = `ferry: disaster-recovery orchestration on Temporal
+
+Services:
+  ferry server      the HTTP API
+  ferry worker      the Temporal worker (workflows and activities)
+  ferry sim         the simulated multi-site cloud (a simulator, not a cloud)
+  ferry dev         all of them in one process, with a Temporal dev server
+                    and a seeded two-site demo
+
+Client verbs (talk to the API at FERRY_API_URL):
+  ferry apply -f FILE
+  ferry failover GROUP [--unplanned] [--target SITE] [--yes] [--detach]
+  ferry runs [--group G] [--state S] [--kind K]
+  ferry watch RUN
+  ferry approve|pause|resume|abort|retry|skip RUN
+  ferry report RUN [--markdown]
+  ferry sites | backends | groups
+
+Every service prints its effective configuration with --print-config.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run is the program, testable without a process: it returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		fmt.Fprintln(stderr, "ferry:", err)
+		return 2
+	}
+	service := map[string]func(context.Context, config.Config, *slog.Logger, []string, io.Writer) error{
+		"server": runServer,
+		"worker": runWorker,
+		"sim":    runSim,
+		"dev":    runDev,
+	}
+	if fn, ok := service[args[0]]; ok {
+		fs := flag.NewFlagSet("ferry "+args[0], flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		printConfig := fs.Bool("print-config", false, "print the effective configuration (secrets masked) and exit")
+		rest, ferr := parseServiceFlags(fs, args[1:])
+		if ferr != nil {
+			return 2
+		}
+		if *printConfig {
+			cfg.Print(stdout)
+			return 0
+		}
+		logger := newLogger(cfg, stderr).With("service", args[0])
+		if err := fn(ctx, cfg, logger, rest, stdout); err != nil && !errors.Is(err, context.Canceled) {
+			logger.Error("ferry "+args[0]+" stopped", "error", err)
+			return 1
+		}
+		return 0
+	}
+	return cli.Main(ctx, args, stdin, stdout, stderr, cfg.APIURL)
+}
+
+// parseServiceFlags takes --print-config and leaves the rest to the service.
+func parseServiceFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	var own []string
+	for _, a := range args {
+		if a == "--print-config" || a == "-print-config" {
+			own = append(own, a)
+		} else {
+			rest = append(rest, a)
+		}
+	}
+	return rest, fs.Parse(own)
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(strings.ToUpper(cfg.LogLevel))); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,404 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/ferrydr/ferry/activities"
+	"github.com/ferrydr/ferry/config"
+	"github.com/ferrydr/ferry/demo"
+	"github.com/ferrydr/ferry/drivers"
+	"github.com/ferrydr/ferry/drivers/sim"
+	"github.com/ferrydr/ferry/internal/devserver"
+	"github.com/ferrydr/ferry/server"
+	"github.com/ferrydr/ferry/store"
+	"github.com/ferrydr/ferry/worker"
+	"github.com/ferrydr/ferry/workflows"
+)
+
+func clientOptions(cfg config.Config, logger *slog.Logger) client.Options {
+	return client.Options{
+		HostPort:  cfg.TemporalAddress,
+		Namespace: cfg.TemporalNamespace,
+		Logger:    tlog.NewStructuredLogger(logger.With("component", "temporal")),
+	}
+}
+
+// dialTemporal connects to Temporal, waiting for it to come up: services
+// start in any order.
+func dialTemporal(ctx context.Context, cfg config.Config, logger *slog.Logger) (client.Client, error) {
+	warned := false
+	for {
+		c, err := client.DialContext(ctx, clientOptions(cfg, logger))
+		if err == nil {
+			return c, nil
+		}
+		if !warned {
+			logger.Warn("waiting for Temporal", "address", cfg.TemporalAddress, "error", err)
+			warned = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// registerSearchAttributes adds Ferry's search attributes to the namespace
+// if they are missing, so runs can be filtered by group, site and kind.
+func registerSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	have, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes: %w", err)
+	}
+	want := map[string]enumspb.IndexedValueType{}
+	for _, name := range workflows.SearchAttributeNames {
+		if _, ok := have.GetCustomAttributes()[name]; !ok {
+			want[name] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: want})
+	if err != nil {
+		return fmt.Errorf("add search attributes: %w", err)
+	}
+	return nil
+}
+
+func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*store.Store, error) {
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("open store at %s: %w", config.MaskURL(cfg.DatabaseURL), err)
+	}
+	logger.Info("store ready", "database", config.MaskURL(cfg.DatabaseURL))
+	return st, nil
+}
+
+// serveHTTP serves h on addr until ctx ends, then shuts down gracefully.
+func serveHTTP(ctx context.Context, addr string, h http.Handler, logger *slog.Logger, what string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s: listen on %s: %w", what, addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	logger.Info(what+" listening", "addr", "http://"+ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("%s: %w", what, err)
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		return nil
+	}
+}
+
+func apiHandler(cfg config.Config, st *store.Store, c client.Client, logger *slog.Logger) http.Handler {
+	return server.New(server.Deps{
+		Store: st, Temporal: c, Namespace: cfg.TemporalNamespace, TaskQueue: cfg.TaskQueue,
+		TemporalUIURL: cfg.TemporalUIURL, Logger: logger,
+	})
+}
+
+func runServer(ctx context.Context, cfg config.Config, logger *slog.Logger, args []string, _ io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("ferry server takes no arguments, got %q", args)
+	}
+	st, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	// A lazy client lets the API start before Temporal; /readyz says when
+	// both are reachable.
+	c, err := client.NewLazyClient(clientOptions(cfg, logger))
+	if err != nil {
+		return fmt.Errorf("temporal client: %w", err)
+	}
+	defer c.Close()
+	go func() {
+		for ctx.Err() == nil {
+			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := registerSearchAttributes(rctx, c, cfg.TemporalNamespace)
+			cancel()
+			if err == nil {
+				return
+			}
+			logger.Warn("search attributes not registered yet", "error", err)
+			time.Sleep(2 * time.Second)
+		}
+	}()
+	return serveHTTP(ctx, cfg.HTTPAddr, apiHandler(cfg, st, c, logger), logger, "API")
+}
+
+func workerOptions(cfg config.Config) worker.Options {
+	return worker.Options{MaxConcurrentActivities: cfg.MaxConcurrentActivities, MaxConcurrentWorkflowTasks: cfg.MaxConcurrentWorkflowTasks}
+}
+
+func simDrivers(cl *sim.Client) drivers.Set {
+	return drivers.Set{Storage: cl, Compute: cl, Network: cl, DNS: cl, Verify: cl}
+}
+
+func runWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, args []string, _ io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("ferry worker takes no arguments, got %q", args)
+	}
+	simURL := cfg.SimURL
+	if simURL == "" {
+		simURL = "http://" + cfg.SimAddr
+	}
+	st, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c, err := dialTemporal(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	// The simulator is the only adapter wired so far; it says so.
+	logger.Info("drivers: simulator", "sim_url", simURL)
+	acts := &activities.Activities{Drivers: simDrivers(sim.NewClient(simURL, &http.Client{Timeout: 5 * time.Minute})), Store: st}
+	w := worker.New(c, cfg.TaskQueue, acts, workerOptions(cfg))
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	logger.Info("worker polling", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
+	<-ctx.Done()
+	w.Stop()
+	return nil
+}
+
+// simOptions are the simulator's knobs, shared by `ferry sim` and `ferry dev`.
+type simOptions struct {
+	demo     bool
+	boot     time.Duration
+	lag      time.Duration
+	workload time.Duration
+}
+
+func (o *simOptions) flags(fs *flag.FlagSet, demoDefault bool) {
+	fs.BoolVar(&o.demo, "demo", demoDefault, "seed the demo inventory")
+	fs.DurationVar(&o.boot, "boot-time", 2*time.Second, "how long a simulated server takes to boot")
+	fs.DurationVar(&o.lag, "lag", 2*time.Second, "replication lag of every backend")
+	fs.DurationVar(&o.workload, "workload-interval", 500*time.Millisecond, "how often each running server writes to its volumes (0: never)")
+}
+
+func (o simOptions) cloud(ctx context.Context) (*sim.Cloud, error) {
+	cloud := sim.NewCloud(sim.Options{BootTime: o.boot, DefaultLag: o.lag, WorkloadInterval: o.workload})
+	if o.demo {
+		if err := cloud.LoadInventory(demo.Inventory()); err != nil {
+			return nil, fmt.Errorf("seed simulator: %w", err)
+		}
+	}
+	if o.workload > 0 {
+		cloud.StartWorkload(ctx)
+	}
+	return cloud, nil
+}
+
+func runSim(ctx context.Context, cfg config.Config, logger *slog.Logger, args []string, _ io.Writer) error {
+	var o simOptions
+	fs := flag.NewFlagSet("ferry sim", flag.ContinueOnError)
+	o.flags(fs, false)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cloud, err := o.cloud(ctx)
+	if err != nil {
+		return err
+	}
+	logger.Warn("this is a SIMULATED cloud: no real storage, servers or DNS are touched")
+	return serveHTTP(ctx, cfg.SimAddr, sim.NewHandler(cloud), logger, "simulator")
+}
+
+// runDev runs everything in one process: a Temporal dev server (a child
+// process, its SQLite file under the data directory), the store seeded with
+// the demo, an in-process simulator, the worker and the API.
+func runDev(ctx context.Context, cfg config.Config, logger *slog.Logger, args []string, stdout io.Writer) error {
+	var o simOptions
+	fs := flag.NewFlagSet("ferry dev", flag.ContinueOnError)
+	o.flags(fs, true)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+
+	stopTemporal, err := startTemporal(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer stopTemporal()
+	c, err := dialTemporal(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := registerSearchAttributes(ctx, c, cfg.TemporalNamespace); err != nil {
+		return err
+	}
+
+	st, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	inv := demo.Inventory()
+	if err := st.ApplyInventory(ctx, inv); err != nil {
+		return fmt.Errorf("seed demo inventory: %w", err)
+	}
+	// The in-process simulator starts anew each time, with every group at
+	// home: make the stored observed state say the same.
+	for _, g := range inv.Groups {
+		if err := st.SetGroupActiveSite(ctx, g.Name, ""); err != nil {
+			return fmt.Errorf("reset demo group %s: %w", g.Name, err)
+		}
+	}
+
+	cloud, err := o.cloud(ctx)
+	if err != nil {
+		return err
+	}
+	acts := &activities.Activities{Drivers: simDrivers(sim.NewInProcess(cloud)), Store: st}
+	w := worker.New(c, cfg.TaskQueue, acts, workerOptions(cfg))
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	defer w.Stop()
+
+	errc := make(chan error, 2)
+	go func() { errc <- serveHTTP(ctx, cfg.SimAddr, sim.NewHandler(cloud), logger, "simulator") }()
+	go func() { errc <- serveHTTP(ctx, cfg.HTTPAddr, apiHandler(cfg, st, c, logger), logger, "API") }()
+
+	fmt.Fprintf(stdout, `
+Ferry is up, on a SIMULATED two-site cloud (demo groups: crm, shop).
+  API          http://%s   (try: curl http://%s/v1/groups)
+  Temporal UI  %s/namespaces/%s/workflows
+  Simulator    http://%s   (faults, ledger, state: see docs/simulator.md)
+First failover, from another terminal:
+  ./bin/ferry failover shop --yes
+Stop with Ctrl-C.
+`, cfg.HTTPAddr, cfg.HTTPAddr, cfg.TemporalUIURL, cfg.TemporalNamespace, cfg.SimAddr)
+
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+// startTemporal starts the pinned Temporal dev server as a child process,
+// unless one already answers at the configured address. It returns a stop
+// function.
+func startTemporal(ctx context.Context, cfg config.Config, logger *slog.Logger) (func(), error) {
+	if conn, err := net.DialTimeout("tcp", cfg.TemporalAddress, time.Second); err == nil {
+		conn.Close()
+		logger.Info("using the Temporal server already at " + cfg.TemporalAddress)
+		return func() {}, nil
+	}
+	bin := devserver.BinaryPath()
+	if _, err := os.Stat(bin); err != nil {
+		return nil, fmt.Errorf("temporal dev server not found at %s: build it with `make temporal`", bin)
+	}
+	host, port, err := net.SplitHostPort(cfg.TemporalAddress)
+	if err != nil {
+		return nil, fmt.Errorf("FERRY_TEMPORAL_ADDRESS: %w", err)
+	}
+	uiPort := "8233"
+	if _, p, err := net.SplitHostPort(trimScheme(cfg.TemporalUIURL)); err == nil {
+		uiPort = p
+	}
+	args := append([]string{"server", "start-dev",
+		"--ip", host, "--port", port, "--ui-port", uiPort,
+		"--db-filename", filepath.Join(cfg.DataDir, "temporal.db"),
+		"--namespace", cfg.TemporalNamespace,
+		"--log-level", "warn",
+	}, devserver.SearchAttributeArgs()...)
+	logPath := filepath.Join(cfg.DataDir, "temporal.log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Its own process group, so a stop reaches the server and nothing else.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("start temporal dev server: %w", err)
+	}
+	logger.Info("temporal dev server started", "pid", cmd.Process.Pid, "address", cfg.TemporalAddress, "ui", cfg.TemporalUIURL, "log", logPath)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// Wait until it accepts connections, or report why it died.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if conn, err := net.DialTimeout("tcp", cfg.TemporalAddress, time.Second); err == nil {
+			conn.Close()
+			break
+		}
+		select {
+		case err := <-exited:
+			logFile.Close()
+			return nil, fmt.Errorf("temporal dev server exited (%v); see %s", err, logPath)
+		case <-ctx.Done():
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			return nil, errors.New("temporal dev server did not accept connections within 2 minutes; see " + logPath)
+		}
+	}
+	return func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+		logFile.Close()
+	}, nil
+}
+
+func trimScheme(u string) string {
+	for _, p := range []string{"http://", "https://"} {
+		if len(u) > len(p) && u[:len(p)] == p {
+			u = u[len(p):]
+		}
+	}
+	for i := 0; i < len(u); i++ {
+		if u[i] == '/' {
+			return u[:i]
+		}
+	}
+	return u
+}

@@ -1,0 +1,581 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/ferrydr/ferry"
+	"github.com/ferrydr/ferry/workflows"
+)
+
+// Timeouts of calls to Temporal made while answering a request.
+const (
+	queryTimeout  = 3 * time.Second
+	updateTimeout = 30 * time.Second
+	// liveQueries caps the progress queries one list answer makes at once.
+	liveQueries = 8
+)
+
+// Run kinds of the catalog (DESIGN.md section 3). Only failover runs yet.
+var (
+	implementedKinds    = []string{ferry.KindFailover}
+	notImplementedKinds = []string{
+		"protect", "unprotect", "reprotect", "failback", "drill", "evacuate",
+		"backend-failover", "share-promote", "suspend", "resume",
+	}
+	runStates = []string{
+		ferry.RunPending, ferry.RunRunning, ferry.RunWaitingApproval, ferry.RunPaused,
+		ferry.RunCompleted, ferry.RunRolledBack, ferry.RunFailed, ferry.RunAborted,
+	}
+)
+
+// startRunRequest is the body of POST /v1/runs.
+type startRunRequest struct {
+	Kind        string     `json:"kind"`
+	Group       string     `json:"group"`
+	Site        string     `json:"site"`
+	Backend     string     `json:"backend"`
+	Share       string     `json:"share"`
+	Mode        string     `json:"mode"`
+	Target      string     `json:"target"`
+	Options     runOptions `json:"options"`
+	RequestedBy string     `json:"requested_by"`
+	DryRun      bool       `json:"dry_run"`
+}
+
+type runOptions struct {
+	QuiescePolicy string `json:"quiesce_policy"`
+	SkipApproval  bool   `json:"skip_approval"`
+}
+
+// startRunResponse answers a started run.
+type startRunResponse struct {
+	ID            string `json:"id"`
+	WorkflowID    string `json:"workflow_id"`
+	Kind          string `json:"kind"`
+	Group         string `json:"group,omitempty"`
+	Site          string `json:"site,omitempty"`
+	Mode          string `json:"mode,omitempty"`
+	State         string `json:"state"`
+	TemporalUIURL string `json:"temporal_ui_url,omitempty"`
+}
+
+func (s *server) temporal() (client.Client, error) {
+	if s.Temporal == nil {
+		return nil, &unavailableError{"no temporal client is configured"}
+	}
+	return s.Temporal, nil
+}
+
+func (s *server) startRun(w http.ResponseWriter, r *http.Request) {
+	var req startRunRequest
+	if err := decode(w, r, &req, false); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	switch {
+	case req.Kind == "":
+		s.error(w, r, ferry.Invalid("kind", "is required (one of %v)", implementedKinds))
+		return
+	case slices.Contains(notImplementedKinds, req.Kind):
+		s.error(w, r, ferry.Invalid("kind", "%q runs are not implemented yet", req.Kind))
+		return
+	case req.Kind != ferry.KindFailover:
+		s.error(w, r, ferry.Invalid("kind", "unknown run kind %q", req.Kind))
+		return
+	}
+	resp, err := s.startFailover(r.Context(), req)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, resp)
+}
+
+// startFailover checks a failover request against the inventory, then
+// starts the group's workflow. The workflow id is derived from the group, so
+// Temporal itself refuses a second mutating run of the group.
+func (s *server) startFailover(ctx context.Context, req startRunRequest) (startRunResponse, error) {
+	if req.Group == "" {
+		return startRunResponse{}, ferry.Invalid("group", "is required for a failover")
+	}
+	for _, f := range []struct{ name, value string }{{"site", req.Site}, {"backend", req.Backend}, {"share", req.Share}} {
+		if f.value != "" {
+			return startRunResponse{}, ferry.Invalid(f.name, "a failover's scope is a group; %s is not used", f.name)
+		}
+	}
+	g, err := s.Store.GetGroup(ctx, req.Group)
+	if ferry.ErrorCode(err) == ferry.ENotFound {
+		return startRunResponse{}, ferry.Invalid("group", "group %q does not exist", req.Group)
+	} else if err != nil {
+		return startRunResponse{}, err
+	}
+	mode := req.Mode
+	switch mode {
+	case "":
+		mode = ferry.ModePlanned
+	case ferry.ModePlanned, ferry.ModeUnplanned:
+	default:
+		return startRunResponse{}, ferry.Invalid("mode", "must be %s or %s, not %q", ferry.ModePlanned, ferry.ModeUnplanned, mode)
+	}
+	active := g.ActiveSite
+	if active == "" {
+		active = g.PrimarySite
+	}
+	target := req.Target
+	if target == "" {
+		target = g.DRSite
+	}
+	if _, err := s.Store.GetSite(ctx, target); ferry.ErrorCode(err) == ferry.ENotFound {
+		return startRunResponse{}, ferry.Invalid("target", "site %q does not exist", target)
+	} else if err != nil {
+		return startRunResponse{}, err
+	}
+	if target == active {
+		return startRunResponse{}, ferry.Invalid("target", "group %q already runs at site %q", g.Name, target)
+	}
+	switch req.Options.QuiescePolicy {
+	case "", ferry.QuiesceAbort, ferry.QuiesceContinue:
+	default:
+		return startRunResponse{}, ferry.Invalid("options.quiesce_policy", "must be %s or %s, not %q",
+			ferry.QuiesceAbort, ferry.QuiesceContinue, req.Options.QuiescePolicy)
+	}
+	if req.DryRun {
+		return startRunResponse{}, ferry.Invalid("dry_run", "dry runs are not implemented yet")
+	}
+	tc, err := s.temporal()
+	if err != nil {
+		return startRunResponse{}, err
+	}
+	if err := s.refuseIfRunning(ctx, g.Name); err != nil {
+		return startRunResponse{}, err
+	}
+
+	wfID := workflows.GroupWorkflowID(g.Name)
+	opts := client.StartWorkflowOptions{
+		ID:                       wfID,
+		TaskQueue:                s.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		// Without it the SDK answers a conflict with the running workflow's
+		// handle, and a second start would look like a success.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SearchGroup.ValueSet(g.Name),
+			workflows.SearchSite.ValueSet(target),
+			workflows.SearchKind.ValueSet(ferry.KindFailover),
+		),
+	}
+	in := workflows.FailoverInput{
+		Group:         g.Name,
+		Mode:          mode,
+		TargetSite:    target,
+		RequestedBy:   req.RequestedBy,
+		QuiescePolicy: req.Options.QuiescePolicy,
+		SkipApproval:  req.Options.SkipApproval,
+	}
+	run, err := tc.ExecuteWorkflow(ctx, opts, workflows.FailoverWorkflowName, in)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		runID := started.RunId
+		if runID == "" {
+			if d, derr := tc.DescribeWorkflowExecution(ctx, wfID, ""); derr == nil {
+				runID = d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+			}
+		}
+		return startRunResponse{}, runConflict(g.Name, runID)
+	}
+	if err != nil {
+		return startRunResponse{}, fmt.Errorf("start failover of group %q: %w", g.Name, err)
+	}
+
+	rec := ferry.Run{
+		ID:          run.GetRunID(),
+		WorkflowID:  wfID,
+		Kind:        ferry.KindFailover,
+		Group:       g.Name,
+		Site:        target,
+		Mode:        mode,
+		State:       ferry.RunRunning,
+		RequestedBy: req.RequestedBy,
+		Created:     time.Now().UTC(),
+	}
+	if err := s.Store.CreateRun(ctx, rec); err != nil {
+		// The run has started and owns the group; failing the request
+		// would invite a retry that can only meet a 409. The workflow
+		// writes its full record when it ends.
+		s.Logger.ErrorContext(ctx, "run started but its record was not stored",
+			slog.String("run_id", rec.ID), slog.String("workflow_id", wfID), slog.Any("error", err))
+	}
+	return startRunResponse{
+		ID:            rec.ID,
+		WorkflowID:    wfID,
+		Kind:          rec.Kind,
+		Group:         rec.Group,
+		Site:          rec.Site,
+		Mode:          rec.Mode,
+		State:         rec.State,
+		TemporalUIURL: s.uiURL(wfID, rec.ID),
+	}, nil
+}
+
+func runConflict(group, runID string) error {
+	msg := fmt.Sprintf("group %q already has a running run", group)
+	if runID != "" {
+		msg = fmt.Sprintf("group %q already has a running run: %s", group, runID)
+	}
+	return &runConflictError{RunID: runID, Msg: msg}
+}
+
+// refuseIfRunning refuses a start while the store records an unfinished run
+// of the group that Temporal confirms is still running. A record Temporal
+// reports closed is brought in line with Temporal first, so the two agree.
+func (s *server) refuseIfRunning(ctx context.Context, group string) error {
+	runs, err := s.Store.ActiveRuns(ctx, group)
+	if err != nil {
+		return err
+	}
+	for _, rec := range runs {
+		closed, err := s.closedState(ctx, rec)
+		if err != nil {
+			return err
+		}
+		if closed == nil {
+			return runConflict(group, rec.ID)
+		}
+		s.reconcile(ctx, rec, *closed)
+	}
+	return nil
+}
+
+// closedState returns the record of a run as Temporal saw it close, or nil
+// while the workflow is still running.
+func (s *server) closedState(ctx context.Context, rec ferry.Run) (*ferry.Run, error) {
+	wf, err := s.inspect(ctx, rec)
+	return wf.closed, err
+}
+
+// workflowState is what Temporal's description of a run's workflow tells.
+type workflowState struct {
+	// closed is the run's record as the workflow closed, nil while it runs.
+	closed *ferry.Run
+	// answering is false while the workflow has not completed its first
+	// task (no worker has picked it up), when a query can only wait.
+	answering bool
+}
+
+// inspect describes a run's workflow. A workflow Temporal no longer knows
+// counts as closed (failed), with the stored record as its last word.
+func (s *server) inspect(ctx context.Context, rec ferry.Run) (workflowState, error) {
+	tc, err := s.temporal()
+	if err != nil {
+		return workflowState{}, err
+	}
+	d, err := tc.DescribeWorkflowExecution(ctx, rec.WorkflowID, rec.ID)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		out := rec
+		out.State = ferry.RunFailed
+		out.Message = "the workflow of this run no longer exists in Temporal"
+		return workflowState{closed: &out}, nil
+	}
+	if err != nil {
+		return workflowState{}, timedOut(fmt.Errorf("describe workflow %s/%s: %w", rec.WorkflowID, rec.ID, err), "temporal")
+	}
+	info := d.GetWorkflowExecutionInfo()
+	status := info.GetStatus()
+	if status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		// Started and first task scheduled: nothing has run yet.
+		return workflowState{answering: info.GetHistoryLength() > 2}, nil
+	}
+	out := rec
+	if status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+		// A failover's result is its final record, when it returns one.
+		var result ferry.Run
+		if err := tc.GetWorkflow(ctx, rec.WorkflowID, rec.ID).Get(ctx, &result); err == nil && ferry.RunEnded(result.State) {
+			out = mergeRun(rec, result)
+		}
+	}
+	if !ferry.RunEnded(out.State) {
+		out.State = stateOfStatus(status)
+		out.Message = "the workflow closed as " + statusName(status)
+	}
+	if out.Ended == nil && info.GetCloseTime() != nil {
+		t := info.GetCloseTime().AsTime().UTC()
+		out.Ended = &t
+	}
+	return workflowState{closed: &out}, nil
+}
+
+// stateOfStatus maps a closed workflow's status to a run state.
+func stateOfStatus(s enumspb.WorkflowExecutionStatus) string {
+	switch s {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
+		return ferry.RunRunning
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		return ferry.RunCompleted
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+		return ferry.RunAborted
+	}
+	return ferry.RunFailed // failed, timed out
+}
+
+func statusName(s enumspb.WorkflowExecutionStatus) string {
+	if n, ok := enumspb.WorkflowExecutionStatus_name[int32(s)]; ok {
+		return n
+	}
+	return s.String()
+}
+
+// reconcile writes the closed state of a run whose record was left
+// unfinished (its workflow ended without recording it), unless the record
+// was finished meanwhile.
+func (s *server) reconcile(ctx context.Context, stale, closed ferry.Run) {
+	cur, err := s.Store.GetRun(ctx, stale.ID)
+	if err == nil && ferry.RunEnded(cur.State) {
+		return
+	}
+	if err := s.Store.FinishRun(ctx, closed); err != nil {
+		s.Logger.WarnContext(ctx, "could not reconcile a stale run record",
+			slog.String("run_id", stale.ID), slog.Any("error", err))
+		return
+	}
+	s.Logger.InfoContext(ctx, "reconciled a stale run record with Temporal",
+		slog.String("run_id", stale.ID), slog.String("state", closed.State))
+}
+
+// live returns the truth about a run: the stored record of a finished run,
+// else the workflow's progress query, else what Temporal says of its close.
+func (s *server) live(ctx context.Context, rec ferry.Run) (ferry.Run, error) {
+	if ferry.RunEnded(rec.State) || s.Temporal == nil {
+		return rec, nil
+	}
+	wf, err := s.inspect(ctx, rec)
+	if err != nil {
+		return rec, err
+	}
+	if wf.closed != nil {
+		// The workflow may have written its final record since we read it.
+		if cur, err := s.Store.GetRun(ctx, rec.ID); err == nil && ferry.RunEnded(cur.State) {
+			return cur, nil
+		}
+		return *wf.closed, nil
+	}
+	if !wf.answering {
+		return rec, nil
+	}
+	qctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
+	v, err := s.Temporal.QueryWorkflow(qctx, rec.WorkflowID, rec.ID, workflows.QueryProgress)
+	var progress ferry.Run
+	if err == nil {
+		err = v.Get(&progress)
+	}
+	if err != nil {
+		// Running but not answering (workers down or busy): the record is
+		// the best we know.
+		s.Logger.WarnContext(ctx, "progress query failed", slog.String("run_id", rec.ID), slog.Any("error", err))
+		return rec, nil
+	}
+	return mergeRun(rec, progress), nil
+}
+
+// mergeRun lays the live progress over the stored record: the workflow
+// knows the state and steps; the record keeps what the API set at start.
+func mergeRun(stored, live ferry.Run) ferry.Run {
+	out := live
+	fill := func(dst *string, v string) {
+		if *dst == "" {
+			*dst = v
+		}
+	}
+	fill(&out.ID, stored.ID)
+	fill(&out.WorkflowID, stored.WorkflowID)
+	fill(&out.Kind, stored.Kind)
+	fill(&out.Group, stored.Group)
+	fill(&out.Site, stored.Site)
+	fill(&out.Backend, stored.Backend)
+	fill(&out.Mode, stored.Mode)
+	fill(&out.State, stored.State)
+	fill(&out.RequestedBy, stored.RequestedBy)
+	if out.Created.IsZero() {
+		out.Created = stored.Created
+	}
+	return out
+}
+
+func (s *server) getRun(w http.ResponseWriter, r *http.Request) {
+	run, err := s.runByID(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, run)
+}
+
+func (s *server) runByID(ctx context.Context, id string) (ferry.Run, error) {
+	rec, err := s.Store.GetRun(ctx, id)
+	if err != nil {
+		return ferry.Run{}, err
+	}
+	return s.live(ctx, rec)
+}
+
+func (s *server) listRuns(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	p, err := pageFrom(r)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	f := ferry.RunFilter{Group: q.Get("group"), Site: q.Get("site"), Kind: q.Get("kind"), State: q.Get("state"), Page: p}
+	if f.State != "" && !slices.Contains(runStates, f.State) {
+		s.error(w, r, ferry.Invalid("state", "unknown run state %q (one of %v)", f.State, runStates))
+		return
+	}
+	if f.Kind != "" && !slices.Contains(implementedKinds, f.Kind) && !slices.Contains(notImplementedKinds, f.Kind) {
+		s.error(w, r, ferry.Invalid("kind", "unknown run kind %q", f.Kind))
+		return
+	}
+	runs, next, err := s.Store.ListRuns(r.Context(), f)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if runs == nil {
+		runs = []ferry.Run{}
+	}
+	// Unfinished runs show their live progress; one that does not answer
+	// keeps its record.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, liveQueries)
+	for i := range runs {
+		if ferry.RunEnded(runs[i].State) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if run, err := s.live(r.Context(), runs[i]); err == nil {
+				runs[i] = run
+			}
+		}()
+	}
+	wg.Wait()
+	writeJSON(w, http.StatusOK, list[ferry.Run]{Items: runs, NextPageToken: next})
+}
+
+// steerRun sends one of the steering updates (approve, pause, resume,
+// abort, retry, skip) and answers the run's progress after it.
+func (s *server) steerRun(w http.ResponseWriter, r *http.Request) {
+	action := chi.URLParam(r, "action")
+	var req workflows.SteerRequest
+	if err := decode(w, r, &req, true); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	rec, err := s.Store.GetRun(ctx, chi.URLParam(r, "id"))
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if ferry.RunEnded(rec.State) {
+		s.error(w, r, &runConflictError{RunID: rec.ID, Msg: fmt.Sprintf("run has ended (%s)", rec.State)})
+		return
+	}
+	tc, err := s.temporal()
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if err := s.update(ctx, tc, rec, action, req); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	run, err := s.live(ctx, rec)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, run)
+}
+
+func (s *server) update(ctx context.Context, tc client.Client, rec ferry.Run, action string, req workflows.SteerRequest) error {
+	uctx, cancel := context.WithTimeout(ctx, updateTimeout)
+	defer cancel()
+	h, err := tc.UpdateWorkflow(uctx, client.UpdateWorkflowOptions{
+		WorkflowID:   rec.WorkflowID,
+		RunID:        rec.ID,
+		UpdateName:   action,
+		Args:         []any{req},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(uctx, nil)
+	}
+	if err == nil {
+		return nil
+	}
+	var (
+		appErr *temporal.ApplicationError
+		nf     *serviceerror.NotFound
+	)
+	switch {
+	case errors.As(err, &appErr):
+		// The workflow refused: a validator or the handler said why.
+		return &runConflictError{RunID: rec.ID, Msg: appErr.Message()}
+	case errors.As(err, &nf):
+		return &runConflictError{RunID: rec.ID, Msg: "run has ended"}
+	}
+	if closed, cerr := s.closedState(ctx, rec); cerr == nil && closed != nil {
+		return &runConflictError{RunID: rec.ID, Msg: "run has ended"}
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, new(*serviceerror.DeadlineExceeded)) {
+		return &timeoutError{fmt.Sprintf("the run did not answer the %s update within %s; is a worker running?", action, updateTimeout)}
+	}
+	return fmt.Errorf("%s run %s: %w", action, rec.ID, err)
+}
+
+func (s *server) runReport(w http.ResponseWriter, r *http.Request) {
+	run, err := s.runByID(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if wantsMarkdown(r) {
+		w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(markdownReport(run)))
+		return
+	}
+	writeJSON(w, http.StatusOK, run)
+}
+
+// uiURL links to a run's history in the Temporal Web UI.
+func (s *server) uiURL(wfID, runID string) string {
+	if s.TemporalUIURL == "" {
+		return ""
+	}
+	base := s.TemporalUIURL
+	for len(base) > 0 && base[len(base)-1] == '/' {
+		base = base[:len(base)-1]
+	}
+	return fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history",
+		base, url.PathEscape(s.Namespace), url.PathEscape(wfID), url.PathEscape(runID))
+}

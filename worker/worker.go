@@ -1,0 +1,37 @@
+// Package worker wires Ferry's workflows and activities into a Temporal
+// worker. Concrete adapters are chosen by the caller (cmd/ferry) and arrive
+// here as drivers.Set.
+package worker
+
+import (
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/ferrydr/ferry/activities"
+	"github.com/ferrydr/ferry/workflows"
+)
+
+// Options tunes a worker; zero values take the SDK's defaults.
+type Options struct {
+	MaxConcurrentActivities    int
+	MaxConcurrentWorkflowTasks int
+}
+
+// New returns a worker for taskQueue with every Ferry workflow and activity
+// registered. Start it with Run or Start.
+func New(c client.Client, taskQueue string, acts *activities.Activities, o Options) sdkworker.Worker {
+	w := sdkworker.New(c, taskQueue, sdkworker.Options{
+		MaxConcurrentActivityExecutionSize:     o.MaxConcurrentActivities,
+		MaxConcurrentWorkflowTaskExecutionSize: o.MaxConcurrentWorkflowTasks,
+	})
+	Register(w, acts)
+	return w
+}
+
+// Register registers every workflow under its stable name, so renaming a Go
+// function never breaks a running history, and the activities struct.
+func Register(r sdkworker.Registry, acts *activities.Activities) {
+	r.RegisterWorkflowWithOptions(workflows.FailoverWorkflow, workflow.RegisterOptions{Name: workflows.FailoverWorkflowName})
+	r.RegisterActivity(acts)
+}

@@ -1,0 +1,698 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/ferrydr/ferry"
+	"github.com/ferrydr/ferry/activities"
+	"github.com/ferrydr/ferry/drivers"
+)
+
+// Workflows call activities through this nil pointer: method values give
+// the activity names and types without strings.
+var a *activities.Activities
+
+// Step names of a failover, as the progress query and the run record show
+// them. Boot steps are "boot:<tier>".
+const (
+	StepPrecheck          = "precheck"
+	StepApproval          = "approval"
+	StepQuiesce           = "quiesce"
+	StepSnapshot          = "snapshot"
+	StepFinalSync         = "final_sync"
+	StepStopPrimary       = "stop_primary"
+	StepDemote            = "demote"
+	StepFence             = "fence"
+	StepPromote           = "promote"
+	StepFailoverCompleted = "failover_completed"
+	StepNetwork           = "network"
+	StepDNS               = "dns"
+	StepVerify            = "verify"
+	StepRecord            = "record"
+)
+
+// BootStep names the boot step of a tier.
+func BootStep(tier string) string { return "boot:" + tier }
+
+// FailoverSteps lists the steps a failover of g takes in mode, in order.
+func FailoverSteps(g ferry.Group, mode string) []string {
+	steps := []string{StepPrecheck, StepApproval}
+	if mode == ferry.ModeUnplanned {
+		steps = append(steps, StepFence, StepPromote)
+	} else {
+		steps = append(steps, StepQuiesce, StepSnapshot, StepFinalSync, StepStopPrimary, StepDemote, StepPromote)
+	}
+	steps = append(steps, StepFailoverCompleted, StepNetwork)
+	for _, t := range g.Tiers {
+		steps = append(steps, BootStep(t.Name))
+	}
+	return append(steps, StepDNS, StepVerify, StepRecord)
+}
+
+func retryPolicy(attempts int32) *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        30 * time.Second,
+		MaximumAttempts:        attempts,
+		NonRetryableErrorTypes: []string{activities.ErrPermanent, activities.ErrPrecheck},
+	}
+}
+
+// Activity options, declared together. A step's activity retries a few
+// times on its own; what still fails is the workflow's to handle
+// (compensate before promote, pause after).
+func (w *failover) opts(ctx workflow.Context, kind string) workflow.Context {
+	attempts := int32(w.in.MaxAttempts)
+	if attempts <= 0 {
+		attempts = 5
+	}
+	o := workflow.ActivityOptions{StartToCloseTimeout: 2 * time.Minute, RetryPolicy: retryPolicy(attempts)}
+	switch kind {
+	case "long": // boots and promotes: heartbeat, so a dead worker is noticed in a minute
+		o.StartToCloseTimeout = time.Hour
+		o.HeartbeatTimeout = time.Minute
+	case "wait": // final sync: retrying is the wait loop
+		o.ScheduleToCloseTimeout = 15 * time.Minute
+		o.RetryPolicy = &temporal.RetryPolicy{InitialInterval: 500 * time.Millisecond, BackoffCoefficient: 1.5, MaximumInterval: 5 * time.Second}
+	case "record": // the record must land: retry for an hour
+		o.ScheduleToCloseTimeout = time.Hour
+		o.RetryPolicy = &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute}
+	case "compensate": // undoing must not give up lightly
+		o.RetryPolicy = retryPolicy(10)
+	}
+	return workflow.WithActivityOptions(ctx, o)
+}
+
+// failover is one failover run: the runbook in run, the steering state it
+// shares with the operator, and the saga of compensations before promote.
+type failover struct {
+	steering
+	in    FailoverInput
+	plan  activities.Plan
+	runID string
+
+	prechecked    bool
+	promoted      bool
+	snaps         []drivers.Snapshot
+	compensations []compensation
+	// lost data, summed over promote batches
+	dataLoss   time.Duration
+	writesLost int64
+	ended      time.Time
+}
+
+type compensation struct {
+	step string
+	fn   func(ctx workflow.Context) error
+}
+
+// FailoverWorkflow fails a protection group over to its DR site (or another
+// target), planned or unplanned. Before promote every failure is undone and
+// the run ends rolled_back with production as it was; after promote the run
+// only goes forward, pausing on a failure for an operator's retry, skip or
+// abort.
+func FailoverWorkflow(ctx workflow.Context, in FailoverInput) (ferry.Run, error) {
+	info := workflow.GetInfo(ctx)
+	if in.Mode == "" {
+		in.Mode = ferry.ModePlanned
+	}
+	w := &failover{in: in, runID: info.WorkflowExecution.RunID}
+	w.run = ferry.Run{
+		ID: w.runID, WorkflowID: info.WorkflowExecution.ID, Kind: ferry.KindFailover,
+		Group: in.Group, Site: in.TargetSite, Mode: in.Mode, State: ferry.RunRunning,
+		RequestedBy: in.RequestedBy, Created: info.WorkflowStartTime.UTC(),
+	}
+	if err := w.setup(ctx); err != nil {
+		return ferry.Run{}, err
+	}
+	w.expect(StepPrecheck)
+
+	err := w.execute(ctx)
+	w.finish(ctx, err)
+	// Let an update that arrived at the very end return its answer.
+	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	return w.run, nil
+}
+
+func (w *failover) key(step, target string) string { return activities.Key(w.runID, step, target) }
+
+// execute is the runbook.
+func (w *failover) execute(ctx workflow.Context) error {
+	if err := w.do(ctx, StepPrecheck, w.precheck); err != nil {
+		return err
+	}
+	if err := w.approval(ctx); err != nil {
+		return err
+	}
+	if w.in.Mode == ferry.ModeUnplanned {
+		if err := w.do(ctx, StepFence, w.fence); err != nil {
+			return err
+		}
+	} else {
+		for _, s := range []struct {
+			name string
+			fn   func(workflow.Context) error
+		}{
+			{StepQuiesce, w.quiesce},
+			{StepSnapshot, w.snapshot},
+			{StepFinalSync, w.finalSync},
+			{StepStopPrimary, w.stopPrimary},
+			{StepDemote, w.demote},
+		} {
+			if err := w.do(ctx, s.name, s.fn); err != nil {
+				return err
+			}
+		}
+	}
+	if err := w.do(ctx, StepPromote, w.promote); err != nil {
+		return err
+	}
+	steps := []struct {
+		name string
+		fn   func(workflow.Context) error
+	}{
+		{StepFailoverCompleted, w.failoverCompleted},
+		{StepNetwork, w.network},
+	}
+	for _, t := range w.plan.Group.Tiers {
+		steps = append(steps, struct {
+			name string
+			fn   func(workflow.Context) error
+		}{BootStep(t.Name), func(ctx workflow.Context) error { return w.bootTier(ctx, t) }})
+	}
+	steps = append(steps, struct {
+		name string
+		fn   func(workflow.Context) error
+	}{StepDNS, w.dns}, struct {
+		name string
+		fn   func(workflow.Context) error
+	}{StepVerify, w.verify})
+	for _, s := range steps {
+		if err := w.do(ctx, s.name, s.fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// do runs one named step. A failure before promote is returned, for the
+// caller to compensate; after promote it pauses the run until an operator
+// retries, skips or aborts the step.
+func (w *failover) do(ctx workflow.Context, name string, fn func(workflow.Context) error) error {
+	if err := w.checkpoint(ctx); err != nil {
+		return err
+	}
+	st := w.step(name)
+	for {
+		st.State, st.Started, st.Ended, st.Error = ferry.StepRunning, timePtr(now(ctx)), nil, ""
+		st.Attempts++
+		sctx, cancel := workflow.WithCancel(ctx)
+		// Promote is the point of no return: an abort must not cut it in half.
+		if name != StepPromote {
+			w.cancelStep = cancel
+		}
+		err := fn(sctx)
+		w.cancelStep = nil
+		cancel()
+		st.Ended = timePtr(now(ctx))
+		if err == nil {
+			st.State = ferry.StepCompleted
+			return nil
+		}
+		st.State = ferry.StepFailed
+		st.Error = message(err)
+		if w.abortRequested {
+			st.Error = "aborted by operator"
+			return errAborted
+		}
+		if !w.promoted {
+			return err
+		}
+		d, werr := w.awaitDecision(ctx, name, err)
+		if werr != nil {
+			return werr
+		}
+		switch d {
+		case decideSkip:
+			st.State = ferry.StepSkipped
+			st.Note = "skipped by operator after: " + st.Error
+			w.flag("skipped:" + name)
+			return nil
+		case decideAbort:
+			return errAborted
+		}
+	}
+}
+
+func (w *failover) precheck(ctx workflow.Context) error {
+	err := workflow.ExecuteActivity(w.opts(ctx, "short"), a.Precheck, activities.PlanInput{
+		Group: w.in.Group, Mode: w.in.Mode, TargetSite: w.in.TargetSite,
+	}).Get(ctx, &w.plan)
+	if err != nil {
+		return err
+	}
+	w.prechecked = true
+	w.run.Site = w.plan.TargetSite
+	for _, warn := range w.plan.Warnings {
+		w.step(StepPrecheck).Note = joinNote(w.step(StepPrecheck).Note, warn)
+	}
+	w.expect(FailoverSteps(w.plan.Group, w.in.Mode)...)
+	return nil
+}
+
+func joinNote(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+func (w *failover) approval(ctx workflow.Context) error {
+	st := w.step(StepApproval)
+	pol := w.plan.Group.Approval
+	needed := pol.Required && (w.in.Mode == ferry.ModePlanned || pol.Unplanned) && !w.in.SkipApproval
+	if !needed {
+		st.State = ferry.StepSkipped
+		st.Note = "not required by the group's approval policy"
+		if w.in.SkipApproval && pol.Required {
+			st.Note = "waived by " + w.in.RequestedBy + " at start"
+		}
+		return nil
+	}
+	st.State, st.Started = ferry.StepRunning, timePtr(now(ctx))
+	err := w.awaitApproval(ctx)
+	st.Ended = timePtr(now(ctx))
+	if err != nil {
+		st.State, st.Error = ferry.StepFailed, message(err)
+		return err
+	}
+	st.State = ferry.StepCompleted
+	st.Note = "approved by " + w.run.Approvals[len(w.run.Approvals)-1].By
+	return nil
+}
+
+func (w *failover) servers() []string {
+	var names []string
+	for _, s := range w.plan.Group.Servers() {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
+// quiesce freezes the guests for an application-consistent snapshot. When
+// they cannot be frozen the group's policy decides: abort rolls the run
+// back, continue goes on crash-consistent and flags it.
+func (w *failover) quiesce(ctx workflow.Context) error {
+	g := w.plan.Group
+	if g.Consistency != ferry.ConsistencyApplication {
+		w.step(StepQuiesce).Note = "crash-consistent group: guests are not quiesced"
+		return nil
+	}
+	in := activities.ServersInput{Key: w.key(StepQuiesce, w.plan.SourceSite), Site: w.plan.SourceSite, Servers: w.servers()}
+	// Unquiesce even if quiesce failed half way: thawing a guest that was
+	// never frozen is harmless.
+	w.compensate(StepQuiesce, func(ctx workflow.Context) error {
+		return workflow.ExecuteActivity(w.opts(ctx, "compensate"), a.Unquiesce, activities.ServersInput{
+			Key: w.key("unquiesce", w.plan.SourceSite), Site: in.Site, Servers: in.Servers,
+		}).Get(ctx, nil)
+	})
+	err := workflow.ExecuteActivity(w.opts(ctx, "short"), a.Quiesce, in).Get(ctx, nil)
+	if err == nil {
+		return nil
+	}
+	policy := g.QuiescePolicy
+	if w.in.QuiescePolicy != "" {
+		policy = w.in.QuiescePolicy
+	}
+	if policy == ferry.QuiesceContinue && !isCanceled(err) {
+		w.flag("crash-consistent")
+		w.step(StepQuiesce).Note = "quiesce failed (" + message(err) + "); continuing crash-consistent as the policy allows"
+		return nil
+	}
+	return err
+}
+
+// snapshot takes the consistency-group snapshot of every batch.
+func (w *failover) snapshot(ctx workflow.Context) error {
+	w.snaps = make([]drivers.Snapshot, len(w.plan.Batches))
+	return w.eachBatch(ctx, func(ctx workflow.Context, i int, b activities.Batch) error {
+		return workflow.ExecuteActivity(w.opts(ctx, "short"), a.Snapshot, activities.BatchInput{
+			Key: w.key(StepSnapshot, b.Source), Batch: b,
+		}).Get(ctx, &w.snaps[i])
+	})
+}
+
+// finalSync waits until the DR replicas hold the snapshot.
+func (w *failover) finalSync(ctx workflow.Context) error {
+	return w.eachBatch(ctx, func(ctx workflow.Context, i int, b activities.Batch) error {
+		return workflow.ExecuteActivity(w.opts(ctx, "wait"), a.FinalSync, activities.SyncInput{
+			Key: w.key(StepFinalSync, b.Source), Batch: b, Snapshot: w.snaps[i],
+		}).Get(ctx, nil)
+	})
+}
+
+func (w *failover) stopPrimary(ctx workflow.Context) error {
+	in := activities.ServersInput{Key: w.key(StepStopPrimary, w.plan.SourceSite), Site: w.plan.SourceSite, Servers: w.servers()}
+	w.compensate(StepStopPrimary, func(ctx workflow.Context) error {
+		return workflow.ExecuteActivity(w.opts(ctx, "compensate"), a.StartServers, activities.ServersInput{
+			Key: w.key("restart_primary", w.plan.SourceSite), Site: in.Site, Servers: in.Servers,
+		}).Get(ctx, nil)
+	})
+	return workflow.ExecuteActivity(w.opts(ctx, "short"), a.StopServers, in).Get(ctx, nil)
+}
+
+func (w *failover) demote(ctx workflow.Context) error {
+	w.compensate(StepDemote, func(ctx workflow.Context) error {
+		return w.eachBatch(ctx, func(ctx workflow.Context, _ int, b activities.Batch) error {
+			return workflow.ExecuteActivity(w.opts(ctx, "compensate"), a.Undemote, activities.BatchInput{
+				Key: w.key("undo_demote", b.Source), Batch: b,
+			}).Get(ctx, nil)
+		})
+	})
+	return w.eachBatch(ctx, func(ctx workflow.Context, _ int, b activities.Batch) error {
+		return workflow.ExecuteActivity(w.opts(ctx, "short"), a.Demote, activities.BatchInput{
+			Key: w.key(StepDemote, b.Source), Batch: b,
+		}).Get(ctx, nil)
+	})
+}
+
+// fence cuts the old primary's backends off from writes before anything is
+// promoted, so there are never two writable actives (invariant 1).
+func (w *failover) fence(ctx workflow.Context) error {
+	epoch := workflow.GetInfo(ctx).WorkflowStartTime.UnixNano()
+	sources := w.sourceBackends()
+	w.compensate(StepFence, func(ctx workflow.Context) error {
+		return w.each(ctx, len(sources), func(ctx workflow.Context, i int) error {
+			return workflow.ExecuteActivity(w.opts(ctx, "compensate"), a.Unfence, activities.FenceInput{
+				Key: w.key("unfence", sources[i]), Backend: sources[i], Epoch: epoch,
+			}).Get(ctx, nil)
+		})
+	})
+	results := make([]activities.FenceResult, len(sources))
+	err := w.each(ctx, len(sources), func(ctx workflow.Context, i int) error {
+		return workflow.ExecuteActivity(w.opts(ctx, "short"), a.Fence, activities.FenceInput{
+			Key: w.key(StepFence, sources[i]), Backend: sources[i], Epoch: epoch,
+		}).Get(ctx, &results[i])
+	})
+	if err != nil {
+		return err
+	}
+	note := fmt.Sprintf("fencing epoch %d", epoch)
+	for i, r := range results {
+		if !r.Frozen {
+			note += "; " + sources[i] + " unreachable: fenced, not frozen"
+		}
+	}
+	w.step(StepFence).Note = note
+	return nil
+}
+
+func (w *failover) sourceBackends() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, b := range w.plan.Batches {
+		if !seen[b.Source] {
+			seen[b.Source] = true
+			out = append(out, b.Source)
+		}
+	}
+	return out
+}
+
+// promote makes the DR replicas active, forced in an unplanned run. Once any
+// batch is promoted there is no way back: later failures pause the run.
+func (w *failover) promote(ctx workflow.Context) error {
+	force := w.in.Mode == ferry.ModeUnplanned
+	results := make([]drivers.PromoteResult, len(w.plan.Batches))
+	done := make([]bool, len(w.plan.Batches))
+	err := w.eachBatch(ctx, func(ctx workflow.Context, i int, b activities.Batch) error {
+		err := workflow.ExecuteActivity(w.opts(ctx, "long"), a.Promote, activities.PromoteInput{
+			Key: w.key(StepPromote, b.Target), Batch: b, Force: force,
+		}).Get(ctx, &results[i])
+		done[i] = err == nil
+		return err
+	})
+	for _, d := range done {
+		if d {
+			w.promoted = true
+		}
+	}
+	if w.promoted {
+		// The compensations undo what promote has made permanent: forget them.
+		w.compensations = nil
+	}
+	if err != nil {
+		return err
+	}
+	w.dataLoss, w.writesLost = 0, 0
+	for _, r := range results {
+		for _, p := range r.Points {
+			if p.DataLoss > w.dataLoss {
+				w.dataLoss = p.DataLoss
+			}
+			if p.LostWrites < 0 || w.writesLost < 0 {
+				w.writesLost = -1
+			} else {
+				w.writesLost += p.LostWrites
+			}
+		}
+	}
+	rpo := w.dataLoss.Seconds()
+	lost := w.writesLost
+	w.run.RPOSeconds, w.run.WritesLost = &rpo, &lost
+	w.step(StepPromote).Note = fmt.Sprintf("data loss window %s, writes lost %d", w.dataLoss, w.writesLost)
+	return nil
+}
+
+// failoverCompleted tells every member of every target backend's cluster
+// that the backend moved, and checks each one (invariant 2).
+func (w *failover) failoverCompleted(ctx workflow.Context) error {
+	type target struct {
+		backend, id string
+		members     []string
+	}
+	var targets []target
+	seen := map[string]bool{}
+	for _, b := range w.plan.Batches {
+		if !seen[b.Target] && len(b.TargetMembers) > 0 {
+			seen[b.Target] = true
+			targets = append(targets, target{b.Target, b.TargetID, b.TargetMembers})
+		}
+	}
+	if len(targets) == 0 {
+		w.step(StepFailoverCompleted).Note = "no active-active cluster members to notify"
+		return nil
+	}
+	return w.each(ctx, len(targets), func(ctx workflow.Context, i int) error {
+		t := targets[i]
+		return workflow.ExecuteActivity(w.opts(ctx, "short"), a.FailoverCompleted, activities.CompletedInput{
+			Key: w.key(StepFailoverCompleted, t.backend), Backend: t.backend, Members: t.members, ActiveBackendID: t.id,
+		}).Get(ctx, nil)
+	})
+}
+
+func (w *failover) mappings() []drivers.NetworkMapping {
+	var out []drivers.NetworkMapping
+	for _, m := range w.plan.Group.NetworkMappings {
+		from, to := m.Production, m.DR
+		if w.plan.TargetSite == w.plan.Group.PrimarySite {
+			from, to = m.DR, m.Production // failing back home
+		}
+		out = append(out, drivers.NetworkMapping{From: from, To: to})
+	}
+	return out
+}
+
+func (w *failover) network(ctx workflow.Context) error {
+	m := w.mappings()
+	if len(m) == 0 {
+		w.step(StepNetwork).Note = "no network mappings"
+		return nil
+	}
+	return workflow.ExecuteActivity(w.opts(ctx, "short"), a.MapNetworks, activities.NetworkInput{
+		Key: w.key(StepNetwork, w.plan.TargetSite), Site: w.plan.TargetSite, Mappings: m,
+	}).Get(ctx, nil)
+}
+
+// bootTier boots one tier at the target site and returns when every server
+// of it is healthy: the next tier starts only then.
+func (w *failover) bootTier(ctx workflow.Context, t ferry.Tier) error {
+	mapped := map[string]string{}
+	for _, m := range w.mappings() {
+		mapped[m.From] = m.To
+	}
+	specs := make([]drivers.BootSpec, 0, len(t.Servers))
+	for _, s := range t.Servers {
+		spec := drivers.BootSpec{Name: s.Name, Volumes: s.Volumes}
+		for _, n := range s.Networks {
+			if to, ok := mapped[n]; ok {
+				n = to
+			}
+			spec.Networks = append(spec.Networks, n)
+		}
+		specs = append(specs, spec)
+	}
+	return workflow.ExecuteActivity(w.opts(ctx, "long"), a.BootTier, activities.BootInput{
+		Key: w.key(BootStep(t.Name), w.plan.TargetSite), Site: w.plan.TargetSite, Tier: t.Name, Servers: specs,
+	}).Get(ctx, nil)
+}
+
+func (w *failover) dns(ctx workflow.Context) error {
+	g := w.plan.Group
+	if len(g.DNSRecords) == 0 {
+		w.step(StepDNS).Note = "no DNS records"
+		return nil
+	}
+	recs := make([]drivers.Record, 0, len(g.DNSRecords))
+	for _, r := range g.DNSRecords {
+		v := r.DR
+		if w.plan.TargetSite == g.PrimarySite {
+			v = r.Primary
+		}
+		recs = append(recs, drivers.Record{Name: r.Name, Type: r.Type, TTL: r.TTL, Value: v})
+	}
+	return workflow.ExecuteActivity(w.opts(ctx, "short"), a.RepointDNS, activities.DNSInput{
+		Key: w.key(StepDNS, w.plan.TargetSite), Records: recs,
+	}).Get(ctx, nil)
+}
+
+func (w *failover) verify(ctx workflow.Context) error {
+	g := w.plan.Group
+	if len(g.Checks) == 0 {
+		w.step(StepVerify).Note = "no checks defined"
+	} else {
+		checks := make([]drivers.CheckSpec, 0, len(g.Checks))
+		for _, c := range g.Checks {
+			checks = append(checks, drivers.CheckSpec{Name: c.Name, Type: c.Type, Target: c.Target, Expect: c.Expect})
+		}
+		network := ""
+		if m := w.mappings(); len(m) > 0 {
+			network = m[0].To
+		}
+		var results []drivers.CheckResult
+		err := workflow.ExecuteActivity(w.opts(ctx, "short"), a.Verify, activities.VerifyInput{
+			Site: w.plan.TargetSite, Network: network, Checks: checks,
+		}).Get(ctx, &results)
+		if err != nil {
+			return err
+		}
+		w.step(StepVerify).Note = fmt.Sprintf("%d checks passed", len(results))
+	}
+	// RTO: from the start of the run to verified service.
+	rto := now(ctx).Sub(w.run.Created).Seconds()
+	w.run.RTOSeconds = &rto
+	return nil
+}
+
+// compensate registers the undo of a step that is about to act.
+func (w *failover) compensate(step string, fn func(ctx workflow.Context) error) {
+	w.compensations = append(w.compensations, compensation{step: step, fn: fn})
+}
+
+// rollback runs the compensations in reverse order on a context that
+// survives cancellation. An undo that keeps failing pauses the run for an
+// operator instead of leaving production half changed in silence.
+func (w *failover) rollback(ctx workflow.Context) {
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
+	for i := len(w.compensations) - 1; i >= 0; i-- {
+		c := w.compensations[i]
+		for {
+			err := c.fn(ctx)
+			if err == nil {
+				w.step(c.step).State = ferry.StepCompensated
+				break
+			}
+			w.run.Events = append(w.run.Events, ferry.Event{Action: "compensation-failed", By: "ferry", At: now(ctx), Step: c.step, Comment: message(err)})
+			w.abortRequested = false // an abort got us here; the decision is for this undo
+			d, werr := w.awaitDecision(ctx, "undo "+c.step, err)
+			if werr != nil || d != decideRetry {
+				w.step(c.step).Note = joinNote(w.step(c.step).Note, "undo not done: "+message(err))
+				w.flag("compensation-incomplete")
+				break
+			}
+		}
+	}
+	w.compensations = nil
+}
+
+// finish sets the final state, rolls back what must be, and records the run.
+func (w *failover) finish(ctx workflow.Context, err error) {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	aborted := errors.Is(err, errAborted) || isCanceled(err)
+	switch {
+	case err == nil:
+		w.run.State = ferry.RunCompleted
+	case !w.promoted && w.prechecked:
+		// Before promote every failure, and an abort, puts production back.
+		w.rollback(dctx)
+		w.run.State = ferry.RunRolledBack
+		w.run.Message = "rolled back: " + message(err)
+		if aborted {
+			w.run.State = ferry.RunAborted
+			w.run.Message = "aborted by operator; production rolled back"
+		}
+	case aborted:
+		w.run.State = ferry.RunAborted
+		w.run.Message = "aborted by operator"
+		if w.promoted {
+			w.run.Message += " after promote: the group is active at " + w.plan.TargetSite + " and the remaining steps were not run"
+		}
+	default:
+		w.run.State = ferry.RunFailed
+		w.run.Message = message(err)
+	}
+	if aborted && err != nil && !errors.Is(err, errAborted) {
+		w.run.Events = append(w.run.Events, ferry.Event{Action: "cancel", By: "temporal", At: now(dctx)})
+	}
+	for i := range w.run.Steps {
+		if w.run.Steps[i].State == ferry.StepPending && w.run.Steps[i].Name != StepRecord {
+			w.run.Steps[i].Note = joinNote(w.run.Steps[i].Note, "not run")
+		}
+	}
+	st := w.step(StepRecord)
+	st.State, st.Started, st.Attempts = ferry.StepRunning, timePtr(now(dctx)), 1
+	end := now(dctx)
+	w.run.Ended = &end
+	st.State, st.Ended = ferry.StepCompleted, timePtr(end)
+	in := activities.RecordInput{Run: w.run}
+	if w.promoted {
+		in.ActiveSite = w.plan.TargetSite
+	}
+	if rerr := workflow.ExecuteActivity(w.opts(dctx, "record"), a.RecordRun, in).Get(dctx, nil); rerr != nil {
+		st.State, st.Error = ferry.StepFailed, message(rerr)
+	}
+}
+
+// eachBatch runs fn for every batch concurrently and waits for all.
+func (w *failover) eachBatch(ctx workflow.Context, fn func(ctx workflow.Context, i int, b activities.Batch) error) error {
+	return w.each(ctx, len(w.plan.Batches), func(ctx workflow.Context, i int) error {
+		return fn(ctx, i, w.plan.Batches[i])
+	})
+}
+
+// each runs fn(0..n-1) concurrently in workflow goroutines and returns the
+// errors joined, after all have finished.
+func (w *failover) each(ctx workflow.Context, n int, fn func(ctx workflow.Context, i int) error) error {
+	errs := make([]error, n)
+	wg := workflow.NewWaitGroup(ctx)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer wg.Done()
+			errs[i] = fn(ctx, i)
+		})
+	}
+	wg.Wait(ctx)
+	return errors.Join(errs...)
+}
+
+func isCanceled(err error) bool {
+	var c *temporal.CanceledError
+	return errors.As(err, &c)
+}
