@@ -220,6 +220,7 @@ func (w *failover) do(ctx workflow.Context, name string, fn func(workflow.Contex
 		err := fn(sctx)
 		w.cancelStep = nil
 		cancel()
+		st = w.step(name) // fn may have grown the step list and moved it
 		st.Ended = timePtr(now(ctx))
 		if err == nil {
 			st.State = ferry.StepCompleted

@@ -319,9 +319,12 @@ func TestQuiesceFailureContinuePolicyGoesOnCrashConsistent(t *testing.T) {
 func TestFailureBeforePromoteCompensates(t *testing.T) {
 	e := newEnv(t)
 	before := e.state()
-	// Promote at the DR side fails for good: demote and stop must be undone.
-	_, err := e.sim.InjectFault(e.ctx, sim.Fault{Op: "storage.promote", Target: "b-block", Kind: drivers.Permanent})
-	require.NoError(t, err)
+	// Promote fails for good on both DR backends: demote, stop and quiesce
+	// must be undone.
+	for _, be := range []string{"b-block", "b-files"} {
+		_, err := e.sim.InjectFault(e.ctx, sim.Fault{Op: "storage.promote", Target: be, Kind: drivers.Permanent})
+		require.NoError(t, err)
+	}
 	run := e.start(workflows.FailoverInput{Group: "shop", Mode: ferry.ModePlanned})
 	r := e.result(run)
 	require.Equal(t, ferry.RunRolledBack, r.State)
@@ -454,8 +457,14 @@ func TestPauseAndResumeAtStepBoundary(t *testing.T) {
 	_, err := e.sim.InjectFault(e.ctx, sim.Fault{Op: "storage.snapshot_group", Latency: time.Second})
 	require.NoError(t, err)
 	run := e.start(workflows.FailoverInput{Group: "shop", Mode: ferry.ModePlanned})
-	require.Eventually(t, func() bool { return stepOf(t, e.progress(run), workflows.StepSnapshot).State == ferry.StepRunning },
-		10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool {
+		for _, s := range e.progress(run).Steps {
+			if s.Name == workflows.StepSnapshot {
+				return s.State == ferry.StepRunning
+			}
+		}
+		return false
+	}, 10*time.Second, 20*time.Millisecond)
 	require.NoError(t, e.steer(run, workflows.UpdatePause, "heidi"))
 	p := e.waitState(run, ferry.RunPaused)
 	require.Equal(t, ferry.StepCompleted, stepOf(t, p, workflows.StepSnapshot).State)
