@@ -379,6 +379,27 @@ func TestPlannedFailoverLosesNothing(t *testing.T) {
 	})
 }
 
+func TestPlannedPromoteCarriesWritesAfterTheFinalSync(t *testing.T) {
+	both(t, nil, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		require.NoError(t, e.client.SetLag(ctx, cinderA, time.Hour))
+		_, err := e.client.Write(ctx, dbVol, 4)
+		require.NoError(t, err)
+		_, err = e.client.Sync(ctx, "late/sync", cinderA, []string{dbVol})
+		require.NoError(t, err)
+		// A crash-consistent guest writes after the final sync, then is
+		// demoted: the planned promote must still carry those writes.
+		_, err = e.client.Write(ctx, dbVol, 3)
+		require.NoError(t, err)
+		require.NoError(t, e.client.Demote(ctx, "late/demote", cinderA, []string{dbVol}))
+		res, err := e.client.Promote(ctx, "late/promote", cinderB, []string{dbVol}, false)
+		require.NoError(t, err)
+		require.EqualValues(t, 7, res.Points[0].Seq)
+		require.Zero(t, res.Points[0].LostWrites)
+		require.Zero(t, info(t, e, dbVol).LostWrites)
+	})
+}
+
 func TestDemotedPrimaryRefusesWritesAndPromoteNeedsDemote(t *testing.T) {
 	both(t, nil, func(t *testing.T, e *env) {
 		ctx := context.Background()

@@ -234,6 +234,16 @@ func (c *Cloud) Promote(ctx context.Context, key, be string, resources []string,
 		res.Points = []drivers.PromotedPoint{}
 		for k, r := range rs {
 			nw := r.replicas[idx[k]]
+			if idx[k] != r.active && r.demoted {
+				// A planned promote follows a demote: as with RBD's
+				// demote/promote, the demoted primary's last writes reach
+				// the peer before it takes over, when the link allows. So a
+				// planned failover loses nothing even if writes slipped in
+				// after the final sync.
+				if old := r.replicas[r.active]; c.linkUp(c.replicaSite(old), c.replicaSite(nw)) {
+					nw.log = append(nw.log[:0:0], old.log...)
+				}
+			}
 			pt := drivers.PromotedPoint{Resource: r.name, Seq: nw.seq(), At: r.lastAt(nw)}
 			if idx[k] == r.active {
 				// Promoting the active again undoes a demote: how a planned
