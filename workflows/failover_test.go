@@ -187,6 +187,7 @@ func TestPlannedFailover(t *testing.T) {
 	}
 	run := e.start(workflows.FailoverInput{Group: "shop", Mode: ferry.ModePlanned, RequestedBy: "alice"})
 	r := e.result(run)
+	recordHistory(t, run, "planned")
 
 	require.Equal(t, ferry.RunCompleted, r.State, r.Message)
 	require.Equal(t, "site-b", r.Site)
@@ -261,6 +262,7 @@ func TestUnplannedFailoverLosesExactlyWhatTheStorageLost(t *testing.T) {
 
 	run := e.start(workflows.FailoverInput{Group: "shop", Mode: ferry.ModeUnplanned})
 	r := e.result(run)
+	recordHistory(t, run, "unplanned")
 	require.Equal(t, ferry.RunCompleted, r.State, r.Message)
 	require.Equal(t, ferry.StepCompleted, stepOf(t, r, workflows.StepFence).State)
 	require.Contains(t, stepOf(t, r, workflows.StepPrecheck).Note, "unreachable")
@@ -298,6 +300,7 @@ func TestQuiesceFailureAbortPolicyRollsBack(t *testing.T) {
 	// crm's policy is abort; its approval is waived at start.
 	run := e.start(workflows.FailoverInput{Group: "crm", Mode: ferry.ModePlanned, SkipApproval: true, RequestedBy: "bob"})
 	r := e.result(run)
+	recordHistory(t, run, "quiesce-abort-rolled-back")
 	require.Equal(t, ferry.RunRolledBack, r.State)
 	require.Equal(t, ferry.StepCompensated, stepOf(t, r, workflows.StepQuiesce).State)
 	require.Equal(t, ferry.StepPending, stepOf(t, r, workflows.StepPromote).State)
@@ -327,6 +330,7 @@ func TestFailureBeforePromoteCompensates(t *testing.T) {
 	}
 	run := e.start(workflows.FailoverInput{Group: "shop", Mode: ferry.ModePlanned})
 	r := e.result(run)
+	recordHistory(t, run, "compensated")
 	require.Equal(t, ferry.RunRolledBack, r.State)
 	require.Contains(t, r.Message, "promote")
 	for _, s := range []string{workflows.StepDemote, workflows.StepStopPrimary, workflows.StepQuiesce} {
@@ -356,6 +360,7 @@ func TestFailureAfterPromotePausesThenRetryCompletes(t *testing.T) {
 	require.NoError(t, e.sim.ClearFaults(e.ctx))
 	require.NoError(t, e.steer(run, workflows.UpdateRetry, "carol"))
 	r := e.result(run)
+	recordHistory(t, run, "paused-retry")
 	require.Equal(t, ferry.RunCompleted, r.State)
 	dnsStep := stepOf(t, r, workflows.StepDNS)
 	require.Equal(t, ferry.StepCompleted, dnsStep.State)
@@ -376,6 +381,7 @@ func TestApprovalGate(t *testing.T) {
 	require.NoError(t, e.steer(run, workflows.UpdateApprove, "dave"))
 	require.Error(t, e.steer(run, workflows.UpdateApprove, "dave"), "a second approval is refused")
 	r := e.result(run)
+	recordHistory(t, run, "approval")
 	require.Equal(t, ferry.RunCompleted, r.State, r.Message)
 	require.Len(t, r.Approvals, 1)
 	require.Equal(t, "dave", r.Approvals[0].By)
@@ -409,6 +415,7 @@ func TestAbortAfterPromoteEndsAborted(t *testing.T) {
 	e.waitState(run, ferry.RunPaused)
 	require.NoError(t, e.steer(run, workflows.UpdateAbort, "frank"))
 	r := e.result(run)
+	recordHistory(t, run, "abort-after-promote")
 	require.Equal(t, ferry.RunAborted, r.State)
 	require.Contains(t, r.Message, "after promote")
 	require.Equal(t, ferry.StepCompleted, stepOf(t, r, workflows.StepPromote).State)
@@ -430,6 +437,7 @@ func TestMemberThatNeverAcknowledgesPausesAndSkipIsRecorded(t *testing.T) {
 
 	require.NoError(t, e.steer(run, workflows.UpdateSkip, "grace"))
 	r := e.result(run)
+	recordHistory(t, run, "member-skip")
 	require.Equal(t, ferry.RunCompleted, r.State, r.Message)
 	fc = stepOf(t, r, workflows.StepFailoverCompleted)
 	require.Equal(t, ferry.StepSkipped, fc.State)
