@@ -79,8 +79,10 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		rec := &recorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
+		// Reads that succeed are the polling of `ferry watch` and probes:
+		// at info they would drown the changes an operator looks for.
 		level := slog.LevelInfo
-		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+		if r.Method == http.MethodGet && rec.status < 400 {
 			level = slog.LevelDebug
 		}
 		s.Logger.Log(r.Context(), level, "http request",
