@@ -29,11 +29,11 @@ const (
 	liveQueries = 8
 )
 
-// Run kinds of the catalog (DESIGN.md section 3). Only failover runs yet.
+// Run kinds of the catalog (DESIGN.md section 3). Each implemented kind
+// registers its planner in kinds from its own file (kind_<name>.go).
 var (
-	implementedKinds    = []string{ferry.KindFailover}
-	notImplementedKinds = []string{
-		"protect", "unprotect", "reprotect", "failback", "drill", "evacuate",
+	catalogKinds = []string{
+		"failover", "protect", "unprotect", "reprotect", "failback", "drill", "evacuate",
 		"backend-failover", "share-promote", "suspend", "resume",
 	}
 	runStates = []string{
@@ -41,6 +41,34 @@ var (
 		ferry.RunCompleted, ferry.RunRolledBack, ferry.RunFailed, ferry.RunAborted,
 	}
 )
+
+// planner checks a start request of one kind against the inventory and
+// says what to start. It writes nothing.
+type planner func(s *server, ctx context.Context, req startRunRequest) (launch, error)
+
+var kinds = map[string]planner{}
+
+func implementedKinds() []string {
+	var out []string
+	for _, k := range catalogKinds {
+		if kinds[k] != nil {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// launch is a checked start: which workflow, under which id, with what
+// input, and the run record to keep.
+type launch struct {
+	WorkflowID   string
+	WorkflowName string
+	Input        any
+	// Lock is the group whose mutating runs exclude each other ("" for
+	// runs that hold no group).
+	Lock string
+	Run  ferry.Run
+}
 
 // startRunRequest is the body of POST /v1/runs.
 type startRunRequest struct {
@@ -86,18 +114,28 @@ func (s *server) startRun(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
+	plan := kinds[req.Kind]
 	switch {
 	case req.Kind == "":
-		s.error(w, r, ferry.Invalid("kind", "is required (one of %v)", implementedKinds))
+		s.error(w, r, ferry.Invalid("kind", "is required (one of %v)", implementedKinds()))
 		return
-	case slices.Contains(notImplementedKinds, req.Kind):
+	case plan == nil && slices.Contains(catalogKinds, req.Kind):
 		s.error(w, r, ferry.Invalid("kind", "%q runs are not implemented yet", req.Kind))
 		return
-	case req.Kind != ferry.KindFailover:
-		s.error(w, r, ferry.Invalid("kind", "unknown run kind %q", req.Kind))
+	case plan == nil:
+		s.error(w, r, ferry.Invalid("kind", "unknown run kind %q (one of %v)", req.Kind, implementedKinds()))
 		return
 	}
-	resp, err := s.startFailover(r.Context(), req)
+	l, err := plan(s, r.Context(), req)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if req.DryRun {
+		s.error(w, r, ferry.Invalid("dry_run", "dry runs are not implemented yet"))
+		return
+	}
+	resp, err := s.launch(r.Context(), l)
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -105,23 +143,23 @@ func (s *server) startRun(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, resp)
 }
 
-// startFailover checks a failover request against the inventory, then
-// starts the group's workflow. The workflow id is derived from the group, so
-// Temporal itself refuses a second mutating run of the group.
-func (s *server) startFailover(ctx context.Context, req startRunRequest) (startRunResponse, error) {
+func init() { kinds[ferry.KindFailover] = (*server).planFailover }
+
+// planFailover checks a failover request against the inventory.
+func (s *server) planFailover(ctx context.Context, req startRunRequest) (launch, error) {
 	if req.Group == "" {
-		return startRunResponse{}, ferry.Invalid("group", "is required for a failover")
+		return launch{}, ferry.Invalid("group", "is required for a failover")
 	}
 	for _, f := range []struct{ name, value string }{{"site", req.Site}, {"backend", req.Backend}, {"share", req.Share}} {
 		if f.value != "" {
-			return startRunResponse{}, ferry.Invalid(f.name, "a failover's scope is a group; %s is not used", f.name)
+			return launch{}, ferry.Invalid(f.name, "a failover's scope is a group; %s is not used", f.name)
 		}
 	}
 	g, err := s.Store.GetGroup(ctx, req.Group)
 	if ferry.ErrorCode(err) == ferry.ENotFound {
-		return startRunResponse{}, ferry.Invalid("group", "group %q does not exist", req.Group)
+		return launch{}, ferry.Invalid("group", "group %q does not exist", req.Group)
 	} else if err != nil {
-		return startRunResponse{}, err
+		return launch{}, err
 	}
 	mode := req.Mode
 	switch mode {
@@ -129,7 +167,7 @@ func (s *server) startFailover(ctx context.Context, req startRunRequest) (startR
 		mode = ferry.ModePlanned
 	case ferry.ModePlanned, ferry.ModeUnplanned:
 	default:
-		return startRunResponse{}, ferry.Invalid("mode", "must be %s or %s, not %q", ferry.ModePlanned, ferry.ModeUnplanned, mode)
+		return launch{}, ferry.Invalid("mode", "must be %s or %s, not %q", ferry.ModePlanned, ferry.ModeUnplanned, mode)
 	}
 	active := g.ActiveSite
 	if active == "" {
@@ -140,31 +178,48 @@ func (s *server) startFailover(ctx context.Context, req startRunRequest) (startR
 		target = g.DRSite
 	}
 	if _, err := s.Store.GetSite(ctx, target); ferry.ErrorCode(err) == ferry.ENotFound {
-		return startRunResponse{}, ferry.Invalid("target", "site %q does not exist", target)
+		return launch{}, ferry.Invalid("target", "site %q does not exist", target)
 	} else if err != nil {
-		return startRunResponse{}, err
+		return launch{}, err
 	}
 	if target == active {
-		return startRunResponse{}, ferry.Invalid("target", "group %q already runs at site %q", g.Name, target)
+		return launch{}, ferry.Invalid("target", "group %q already runs at site %q", g.Name, target)
 	}
 	switch req.Options.QuiescePolicy {
 	case "", ferry.QuiesceAbort, ferry.QuiesceContinue:
 	default:
-		return startRunResponse{}, ferry.Invalid("options.quiesce_policy", "must be %s or %s, not %q",
+		return launch{}, ferry.Invalid("options.quiesce_policy", "must be %s or %s, not %q",
 			ferry.QuiesceAbort, ferry.QuiesceContinue, req.Options.QuiescePolicy)
 	}
-	if req.DryRun {
-		return startRunResponse{}, ferry.Invalid("dry_run", "dry runs are not implemented yet")
-	}
+	return launch{
+		WorkflowID:   workflows.GroupWorkflowID(g.Name),
+		WorkflowName: workflows.FailoverWorkflowName,
+		Lock:         g.Name,
+		Input: workflows.FailoverInput{
+			Group:         g.Name,
+			Mode:          mode,
+			TargetSite:    target,
+			RequestedBy:   req.RequestedBy,
+			QuiescePolicy: req.Options.QuiescePolicy,
+			SkipApproval:  req.Options.SkipApproval,
+		},
+		Run: ferry.Run{Kind: ferry.KindFailover, Group: g.Name, Site: target, Mode: mode, RequestedBy: req.RequestedBy},
+	}, nil
+}
+
+// launch starts a checked run. A mutating run's workflow id derives from its
+// group, so Temporal itself refuses a second one (invariant 4).
+func (s *server) launch(ctx context.Context, l launch) (startRunResponse, error) {
 	tc, err := s.temporal()
 	if err != nil {
 		return startRunResponse{}, err
 	}
-	if err := s.refuseIfRunning(ctx, g.Name); err != nil {
-		return startRunResponse{}, err
+	if l.Lock != "" {
+		if err := s.refuseIfRunning(ctx, l.Lock); err != nil {
+			return startRunResponse{}, err
+		}
 	}
-
-	wfID := workflows.GroupWorkflowID(g.Name)
+	wfID := l.WorkflowID
 	opts := client.StartWorkflowOptions{
 		ID:                       wfID,
 		TaskQueue:                s.TaskQueue,
@@ -173,21 +228,9 @@ func (s *server) startFailover(ctx context.Context, req startRunRequest) (startR
 		// Without it the SDK answers a conflict with the running workflow's
 		// handle, and a second start would look like a success.
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.SearchGroup.ValueSet(g.Name),
-			workflows.SearchSite.ValueSet(target),
-			workflows.SearchKind.ValueSet(ferry.KindFailover),
-		),
+		TypedSearchAttributes:                    searchAttributes(l.Run),
 	}
-	in := workflows.FailoverInput{
-		Group:         g.Name,
-		Mode:          mode,
-		TargetSite:    target,
-		RequestedBy:   req.RequestedBy,
-		QuiescePolicy: req.Options.QuiescePolicy,
-		SkipApproval:  req.Options.SkipApproval,
-	}
-	run, err := tc.ExecuteWorkflow(ctx, opts, workflows.FailoverWorkflowName, in)
+	run, err := tc.ExecuteWorkflow(ctx, opts, l.WorkflowName, l.Input)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		runID := started.RunId
@@ -196,23 +239,18 @@ func (s *server) startFailover(ctx context.Context, req startRunRequest) (startR
 				runID = d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
 			}
 		}
-		return startRunResponse{}, runConflict(g.Name, runID)
+		scope := l.Lock
+		if scope == "" {
+			scope = wfID
+		}
+		return startRunResponse{}, runConflict(scope, runID)
 	}
 	if err != nil {
-		return startRunResponse{}, fmt.Errorf("start failover of group %q: %w", g.Name, err)
+		return startRunResponse{}, fmt.Errorf("start %s run %s: %w", l.Run.Kind, wfID, err)
 	}
 
-	rec := ferry.Run{
-		ID:          run.GetRunID(),
-		WorkflowID:  wfID,
-		Kind:        ferry.KindFailover,
-		Group:       g.Name,
-		Site:        target,
-		Mode:        mode,
-		State:       ferry.RunRunning,
-		RequestedBy: req.RequestedBy,
-		Created:     time.Now().UTC(),
-	}
+	rec := l.Run
+	rec.ID, rec.WorkflowID, rec.State, rec.Created = run.GetRunID(), wfID, ferry.RunRunning, time.Now().UTC()
 	if err := s.Store.CreateRun(ctx, rec); err != nil {
 		// The run has started and owns the group; failing the request
 		// would invite a retry that can only meet a 409. The workflow
@@ -230,6 +268,18 @@ func (s *server) startFailover(ctx context.Context, req startRunRequest) (startR
 		State:         rec.State,
 		TemporalUIURL: s.uiURL(wfID, rec.ID),
 	}, nil
+}
+
+// searchAttributes index a run in the Temporal UI by group, site and kind.
+func searchAttributes(r ferry.Run) temporal.SearchAttributes {
+	updates := []temporal.SearchAttributeUpdate{workflows.SearchKind.ValueSet(r.Kind)}
+	if r.Group != "" {
+		updates = append(updates, workflows.SearchGroup.ValueSet(r.Group))
+	}
+	if r.Site != "" {
+		updates = append(updates, workflows.SearchSite.ValueSet(r.Site))
+	}
+	return temporal.NewSearchAttributes(updates...)
 }
 
 func runConflict(group, runID string) error {
@@ -446,7 +496,7 @@ func (s *server) listRuns(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, ferry.Invalid("state", "unknown run state %q (one of %v)", f.State, runStates))
 		return
 	}
-	if f.Kind != "" && !slices.Contains(implementedKinds, f.Kind) && !slices.Contains(notImplementedKinds, f.Kind) {
+	if f.Kind != "" && !slices.Contains(catalogKinds, f.Kind) {
 		s.error(w, r, ferry.Invalid("kind", "unknown run kind %q", f.Kind))
 		return
 	}

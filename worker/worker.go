@@ -32,6 +32,8 @@ func New(c client.Client, taskQueue string, acts *activities.Activities, o Optio
 // Register registers every workflow under its stable name, so renaming a Go
 // function never breaks a running history, and the activities struct.
 func Register(r sdkworker.Registry, acts *activities.Activities) {
-	r.RegisterWorkflowWithOptions(workflows.FailoverWorkflow, workflow.RegisterOptions{Name: workflows.FailoverWorkflowName})
+	for _, wf := range workflows.All() {
+		r.RegisterWorkflowWithOptions(wf.Func, workflow.RegisterOptions{Name: wf.Name})
+	}
 	r.RegisterActivity(acts)
 }

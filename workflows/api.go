@@ -63,3 +63,20 @@ type SteerRequest struct {
 	By      string `json:"by,omitempty"`
 	Comment string `json:"comment,omitempty"`
 }
+
+// Registration is one workflow of the catalog and the stable name it is
+// registered under: renaming a Go function must not break running
+// histories.
+type Registration struct {
+	Name string
+	Func any
+}
+
+var registry []Registration
+
+// register adds a workflow to the catalog; each run kind's file calls it
+// from init, so adding a kind touches no shared list.
+func register(name string, fn any) { registry = append(registry, Registration{Name: name, Func: fn}) }
+
+// All lists every workflow of the catalog, for workers and replayers.
+func All() []Registration { return append([]Registration(nil), registry...) }

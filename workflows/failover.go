@@ -1,17 +1,17 @@
 package workflows
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/ferrydr/ferry"
 	"github.com/ferrydr/ferry/activities"
 	"github.com/ferrydr/ferry/drivers"
 )
+
+func init() { register(FailoverWorkflowName, FailoverWorkflow) }
 
 // Workflows call activities through this nil pointer: method values give
 // the activity names and types without strings.
@@ -54,62 +54,16 @@ func FailoverSteps(g ferry.Group, mode string) []string {
 	return append(steps, StepDNS, StepVerify, StepRecord)
 }
 
-func retryPolicy(attempts int32) *temporal.RetryPolicy {
-	return &temporal.RetryPolicy{
-		InitialInterval:        time.Second,
-		BackoffCoefficient:     2,
-		MaximumInterval:        30 * time.Second,
-		MaximumAttempts:        attempts,
-		NonRetryableErrorTypes: []string{activities.ErrPermanent, activities.ErrPrecheck},
-	}
-}
-
-// Activity options, declared together. A step's activity retries a few
-// times on its own; what still fails is the workflow's to handle
-// (compensate before promote, pause after).
-func (w *failover) opts(ctx workflow.Context, kind string) workflow.Context {
-	attempts := int32(w.in.MaxAttempts)
-	if attempts <= 0 {
-		attempts = 5
-	}
-	o := workflow.ActivityOptions{StartToCloseTimeout: 2 * time.Minute, RetryPolicy: retryPolicy(attempts)}
-	switch kind {
-	case "long": // boots and promotes: heartbeat, so a dead worker is noticed in a minute
-		o.StartToCloseTimeout = time.Hour
-		o.HeartbeatTimeout = time.Minute
-	case "wait": // final sync: retrying is the wait loop
-		o.ScheduleToCloseTimeout = 15 * time.Minute
-		o.RetryPolicy = &temporal.RetryPolicy{InitialInterval: 500 * time.Millisecond, BackoffCoefficient: 1.5, MaximumInterval: 5 * time.Second}
-	case "record": // the record must land: retry for an hour
-		o.ScheduleToCloseTimeout = time.Hour
-		o.RetryPolicy = &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute}
-	case "compensate": // undoing must not give up lightly
-		o.RetryPolicy = retryPolicy(10)
-	}
-	return workflow.WithActivityOptions(ctx, o)
-}
-
-// failover is one failover run: the runbook in run, the steering state it
-// shares with the operator, and the saga of compensations before promote.
+// failover is one failover run: the runner's machinery (steering, steps,
+// compensations, the record) and what a failover learns as it goes.
 type failover struct {
-	steering
+	runner
 	in    FailoverInput
 	plan  activities.Plan
-	runID string
-
-	prechecked    bool
-	promoted      bool
-	snaps         []drivers.Snapshot
-	compensations []compensation
+	snaps []drivers.Snapshot
 	// lost data, summed over promote batches
 	dataLoss   time.Duration
 	writesLost int64
-	ended      time.Time
-}
-
-type compensation struct {
-	step string
-	fn   func(ctx workflow.Context) error
 }
 
 // FailoverWorkflow fails a protection group over to its DR site (or another
@@ -122,12 +76,14 @@ func FailoverWorkflow(ctx workflow.Context, in FailoverInput) (ferry.Run, error)
 	if in.Mode == "" {
 		in.Mode = ferry.ModePlanned
 	}
-	w := &failover{in: in, runID: info.WorkflowExecution.RunID}
+	w := &failover{in: in}
+	w.runID, w.maxAttempts = info.WorkflowExecution.RunID, in.MaxAttempts
 	w.run = ferry.Run{
 		ID: w.runID, WorkflowID: info.WorkflowExecution.ID, Kind: ferry.KindFailover,
 		Group: in.Group, Site: in.TargetSite, Mode: in.Mode, State: ferry.RunRunning,
 		RequestedBy: in.RequestedBy, Created: info.WorkflowStartTime.UTC(),
 	}
+	w.commitStep = StepPromote
 	if err := w.setup(ctx); err != nil {
 		return ferry.Run{}, err
 	}
@@ -139,8 +95,6 @@ func FailoverWorkflow(ctx workflow.Context, in FailoverInput) (ferry.Run, error)
 	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 	return w.run, nil
 }
-
-func (w *failover) key(step, target string) string { return activities.Key(w.runID, step, target) }
 
 // execute is the runbook.
 func (w *failover) execute(ctx workflow.Context) error {
@@ -201,56 +155,6 @@ func (w *failover) execute(ctx workflow.Context) error {
 	return nil
 }
 
-// do runs one named step. A failure before promote is returned, for the
-// caller to compensate; after promote it pauses the run until an operator
-// retries, skips or aborts the step.
-func (w *failover) do(ctx workflow.Context, name string, fn func(workflow.Context) error) error {
-	if err := w.checkpoint(ctx); err != nil {
-		return err
-	}
-	st := w.step(name)
-	for {
-		st.State, st.Started, st.Ended, st.Error = ferry.StepRunning, timePtr(now(ctx)), nil, ""
-		st.Attempts++
-		sctx, cancel := workflow.WithCancel(ctx)
-		// Promote is the point of no return: an abort must not cut it in half.
-		if name != StepPromote {
-			w.cancelStep = cancel
-		}
-		err := fn(sctx)
-		w.cancelStep = nil
-		cancel()
-		st = w.step(name) // fn may have grown the step list and moved it
-		st.Ended = timePtr(now(ctx))
-		if err == nil {
-			st.State = ferry.StepCompleted
-			return nil
-		}
-		st.State = ferry.StepFailed
-		st.Error = message(err)
-		if w.abortRequested {
-			st.Error = "aborted by operator"
-			return errAborted
-		}
-		if !w.promoted {
-			return err
-		}
-		d, werr := w.awaitDecision(ctx, name, err)
-		if werr != nil {
-			return werr
-		}
-		switch d {
-		case decideSkip:
-			st.State = ferry.StepSkipped
-			st.Note = "skipped by operator after: " + st.Error
-			w.flag("skipped:" + name)
-			return nil
-		case decideAbort:
-			return errAborted
-		}
-	}
-}
-
 func (w *failover) precheck(ctx workflow.Context) error {
 	err := workflow.ExecuteActivity(w.opts(ctx, "short"), a.Precheck, activities.PlanInput{
 		Group: w.in.Group, Mode: w.in.Mode, TargetSite: w.in.TargetSite,
@@ -259,19 +163,14 @@ func (w *failover) precheck(ctx workflow.Context) error {
 		return err
 	}
 	w.prechecked = true
+	w.activeSite = w.plan.TargetSite
+	w.committedNote = "the group is active at " + w.plan.TargetSite
 	w.run.Site = w.plan.TargetSite
 	for _, warn := range w.plan.Warnings {
 		w.step(StepPrecheck).Note = joinNote(w.step(StepPrecheck).Note, warn)
 	}
 	w.expect(FailoverSteps(w.plan.Group, w.in.Mode)...)
 	return nil
-}
-
-func joinNote(a, b string) string {
-	if a == "" {
-		return b
-	}
-	return a + "; " + b
 }
 
 func (w *failover) approval(ctx workflow.Context) error {
@@ -441,10 +340,10 @@ func (w *failover) promote(ctx workflow.Context) error {
 	})
 	for _, d := range done {
 		if d {
-			w.promoted = true
+			w.committed = true
 		}
 	}
-	if w.promoted {
+	if w.committed {
 		// The compensations undo what promote has made permanent: forget them.
 		w.compensations = nil
 	}
@@ -591,109 +490,9 @@ func (w *failover) verify(ctx workflow.Context) error {
 	return nil
 }
 
-// compensate registers the undo of a step that is about to act.
-func (w *failover) compensate(step string, fn func(ctx workflow.Context) error) {
-	w.compensations = append(w.compensations, compensation{step: step, fn: fn})
-}
-
-// rollback runs the compensations in reverse order on a context that
-// survives cancellation. An undo that keeps failing pauses the run for an
-// operator instead of leaving production half changed in silence.
-func (w *failover) rollback(ctx workflow.Context) {
-	ctx, _ = workflow.NewDisconnectedContext(ctx)
-	for i := len(w.compensations) - 1; i >= 0; i-- {
-		c := w.compensations[i]
-		for {
-			err := c.fn(ctx)
-			if err == nil {
-				w.step(c.step).State = ferry.StepCompensated
-				break
-			}
-			w.run.Events = append(w.run.Events, ferry.Event{Action: "compensation-failed", By: "ferry", At: now(ctx), Step: c.step, Comment: message(err)})
-			w.abortRequested = false // an abort got us here; the decision is for this undo
-			d, werr := w.awaitDecision(ctx, "undo "+c.step, err)
-			if werr != nil || d != decideRetry {
-				w.step(c.step).Note = joinNote(w.step(c.step).Note, "undo not done: "+message(err))
-				w.flag("compensation-incomplete")
-				break
-			}
-		}
-	}
-	w.compensations = nil
-}
-
-// finish sets the final state, rolls back what must be, and records the run.
-func (w *failover) finish(ctx workflow.Context, err error) {
-	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	aborted := errors.Is(err, errAborted) || isCanceled(err)
-	switch {
-	case err == nil:
-		w.run.State = ferry.RunCompleted
-	case !w.promoted && w.prechecked:
-		// Before promote every failure, and an abort, puts production back.
-		w.rollback(dctx)
-		w.run.State = ferry.RunRolledBack
-		w.run.Message = "rolled back: " + message(err)
-		if aborted {
-			w.run.State = ferry.RunAborted
-			w.run.Message = "aborted by operator; production rolled back"
-		}
-	case aborted:
-		w.run.State = ferry.RunAborted
-		w.run.Message = "aborted by operator"
-		if w.promoted {
-			w.run.Message += " after promote: the group is active at " + w.plan.TargetSite + " and the remaining steps were not run"
-		}
-	default:
-		w.run.State = ferry.RunFailed
-		w.run.Message = message(err)
-	}
-	if aborted && err != nil && !errors.Is(err, errAborted) {
-		w.run.Events = append(w.run.Events, ferry.Event{Action: "cancel", By: "temporal", At: now(dctx)})
-	}
-	for i := range w.run.Steps {
-		if w.run.Steps[i].State == ferry.StepPending && w.run.Steps[i].Name != StepRecord {
-			w.run.Steps[i].Note = joinNote(w.run.Steps[i].Note, "not run")
-		}
-	}
-	st := w.step(StepRecord)
-	st.State, st.Started, st.Attempts = ferry.StepRunning, timePtr(now(dctx)), 1
-	end := now(dctx)
-	w.run.Ended = &end
-	st.State, st.Ended = ferry.StepCompleted, timePtr(end)
-	in := activities.RecordInput{Run: w.run}
-	if w.promoted {
-		in.ActiveSite = w.plan.TargetSite
-	}
-	if rerr := workflow.ExecuteActivity(w.opts(dctx, "record"), a.RecordRun, in).Get(dctx, nil); rerr != nil {
-		st.State, st.Error = ferry.StepFailed, message(rerr)
-	}
-}
-
 // eachBatch runs fn for every batch concurrently and waits for all.
 func (w *failover) eachBatch(ctx workflow.Context, fn func(ctx workflow.Context, i int, b activities.Batch) error) error {
 	return w.each(ctx, len(w.plan.Batches), func(ctx workflow.Context, i int) error {
 		return fn(ctx, i, w.plan.Batches[i])
 	})
-}
-
-// each runs fn(0..n-1) concurrently in workflow goroutines and returns the
-// errors joined, after all have finished.
-func (w *failover) each(ctx workflow.Context, n int, fn func(ctx workflow.Context, i int) error) error {
-	errs := make([]error, n)
-	wg := workflow.NewWaitGroup(ctx)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		workflow.Go(ctx, func(ctx workflow.Context) {
-			defer wg.Done()
-			errs[i] = fn(ctx, i)
-		})
-	}
-	wg.Wait(ctx)
-	return errors.Join(errs...)
-}
-
-func isCanceled(err error) bool {
-	var c *temporal.CanceledError
-	return errors.As(err, &c)
 }

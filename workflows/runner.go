@@ -1,0 +1,230 @@
+package workflows
+
+import (
+	"errors"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/ferrydr/ferry"
+	"github.com/ferrydr/ferry/activities"
+)
+
+// runner is the machinery every run kind shares: the operator's steering,
+// the step loop, activity options, the saga of compensations before the
+// point of no return, and the record written when the run ends.
+type runner struct {
+	steering
+	runID       string
+	maxAttempts int
+	// prechecked: past the precheck, so a failure rolls back.
+	prechecked bool
+	// commitStep is the point of no return (promote); committed is set once
+	// it has changed anything. From then on failures pause the run.
+	commitStep    string
+	committed     bool
+	committedNote string
+	compensations []compensation
+	// activeSite, when committed, is recorded as the group's active site.
+	activeSite string
+}
+
+type compensation struct {
+	step string
+	fn   func(ctx workflow.Context) error
+}
+
+func retryPolicy(attempts int32) *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        30 * time.Second,
+		MaximumAttempts:        attempts,
+		NonRetryableErrorTypes: []string{activities.ErrPermanent, activities.ErrPrecheck},
+	}
+}
+
+// Activity options, declared together. A step's activity retries a few
+// times on its own; what still fails is the workflow's to handle
+// (compensate before promote, pause after).
+func (w *runner) opts(ctx workflow.Context, kind string) workflow.Context {
+	attempts := int32(w.maxAttempts)
+	if attempts <= 0 {
+		attempts = 5
+	}
+	o := workflow.ActivityOptions{StartToCloseTimeout: 2 * time.Minute, RetryPolicy: retryPolicy(attempts)}
+	switch kind {
+	case "long": // boots and promotes: heartbeat, so a dead worker is noticed in a minute
+		o.StartToCloseTimeout = time.Hour
+		o.HeartbeatTimeout = time.Minute
+	case "wait": // final sync: retrying is the wait loop
+		o.ScheduleToCloseTimeout = 15 * time.Minute
+		o.RetryPolicy = &temporal.RetryPolicy{InitialInterval: 500 * time.Millisecond, BackoffCoefficient: 1.5, MaximumInterval: 5 * time.Second}
+	case "record": // the record must land: retry for an hour
+		o.ScheduleToCloseTimeout = time.Hour
+		o.RetryPolicy = &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute}
+	case "compensate": // undoing must not give up lightly
+		o.RetryPolicy = retryPolicy(10)
+	}
+	return workflow.WithActivityOptions(ctx, o)
+}
+
+func (w *runner) key(step, target string) string { return activities.Key(w.runID, step, target) }
+
+// do runs one named step. A failure before promote is returned, for the
+// caller to compensate; after promote it pauses the run until an operator
+// retries, skips or aborts the step.
+func (w *runner) do(ctx workflow.Context, name string, fn func(workflow.Context) error) error {
+	if err := w.checkpoint(ctx); err != nil {
+		return err
+	}
+	st := w.step(name)
+	for {
+		st.State, st.Started, st.Ended, st.Error = ferry.StepRunning, timePtr(now(ctx)), nil, ""
+		st.Attempts++
+		sctx, cancel := workflow.WithCancel(ctx)
+		// The point of no return (promote) must not be cut in half by an abort.
+		if name != w.commitStep {
+			w.cancelStep = cancel
+		}
+		err := fn(sctx)
+		w.cancelStep = nil
+		cancel()
+		st = w.step(name) // fn may have grown the step list and moved it
+		st.Ended = timePtr(now(ctx))
+		if err == nil {
+			st.State = ferry.StepCompleted
+			return nil
+		}
+		st.State = ferry.StepFailed
+		st.Error = message(err)
+		if w.abortRequested {
+			st.Error = "aborted by operator"
+			return errAborted
+		}
+		if !w.committed {
+			return err
+		}
+		d, werr := w.awaitDecision(ctx, name, err)
+		if werr != nil {
+			return werr
+		}
+		switch d {
+		case decideSkip:
+			st.State = ferry.StepSkipped
+			st.Note = "skipped by operator after: " + st.Error
+			w.flag("skipped:" + name)
+			return nil
+		case decideAbort:
+			return errAborted
+		}
+	}
+}
+
+// compensate registers the undo of a step that is about to act.
+func (w *runner) compensate(step string, fn func(ctx workflow.Context) error) {
+	w.compensations = append(w.compensations, compensation{step: step, fn: fn})
+}
+
+// rollback runs the compensations in reverse order on a context that
+// survives cancellation. An undo that keeps failing pauses the run for an
+// operator instead of leaving production half changed in silence.
+func (w *runner) rollback(ctx workflow.Context) {
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
+	for i := len(w.compensations) - 1; i >= 0; i-- {
+		c := w.compensations[i]
+		for {
+			err := c.fn(ctx)
+			if err == nil {
+				w.step(c.step).State = ferry.StepCompensated
+				break
+			}
+			w.run.Events = append(w.run.Events, ferry.Event{Action: "compensation-failed", By: "ferry", At: now(ctx), Step: c.step, Comment: message(err)})
+			w.abortRequested = false // an abort got us here; the decision is for this undo
+			d, werr := w.awaitDecision(ctx, "undo "+c.step, err)
+			if werr != nil || d != decideRetry {
+				w.step(c.step).Note = joinNote(w.step(c.step).Note, "undo not done: "+message(err))
+				w.flag("compensation-incomplete")
+				break
+			}
+		}
+	}
+	w.compensations = nil
+}
+
+// finish sets the final state, rolls back what must be, and records the run.
+func (w *runner) finish(ctx workflow.Context, err error) {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	aborted := errors.Is(err, errAborted) || isCanceled(err)
+	switch {
+	case err == nil:
+		w.run.State = ferry.RunCompleted
+	case !w.committed && w.prechecked:
+		// Before promote every failure, and an abort, puts production back.
+		w.rollback(dctx)
+		w.run.State = ferry.RunRolledBack
+		w.run.Message = "rolled back: " + message(err)
+		if aborted {
+			w.run.State = ferry.RunAborted
+			w.run.Message = "aborted by operator; production rolled back"
+		}
+	case aborted:
+		w.run.State = ferry.RunAborted
+		w.run.Message = "aborted by operator"
+		if w.committed {
+			w.run.Message += " after " + w.commitStep + ": " + w.committedNote + "; the remaining steps were not run"
+		}
+	default:
+		w.run.State = ferry.RunFailed
+		w.run.Message = message(err)
+	}
+	if aborted && err != nil && !errors.Is(err, errAborted) {
+		w.run.Events = append(w.run.Events, ferry.Event{Action: "cancel", By: "temporal", At: now(dctx)})
+	}
+	for i := range w.run.Steps {
+		if w.run.Steps[i].State == ferry.StepPending && w.run.Steps[i].Name != StepRecord {
+			w.run.Steps[i].Note = joinNote(w.run.Steps[i].Note, "not run")
+		}
+	}
+	st := w.step(StepRecord)
+	st.State, st.Started, st.Attempts = ferry.StepRunning, timePtr(now(dctx)), 1
+	end := now(dctx)
+	w.run.Ended = &end
+	st.State, st.Ended = ferry.StepCompleted, timePtr(end)
+	in := activities.RecordInput{Run: w.run}
+	if w.committed {
+		in.ActiveSite = w.activeSite
+	}
+	if rerr := workflow.ExecuteActivity(w.opts(dctx, "record"), a.RecordRun, in).Get(dctx, nil); rerr != nil {
+		st.State, st.Error = ferry.StepFailed, message(rerr)
+	}
+}
+
+// each runs fn(0..n-1) concurrently in workflow goroutines and returns the
+// errors joined, after all have finished.
+func (w *runner) each(ctx workflow.Context, n int, fn func(ctx workflow.Context, i int) error) error {
+	errs := make([]error, n)
+	wg := workflow.NewWaitGroup(ctx)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer wg.Done()
+			errs[i] = fn(ctx, i)
+		})
+	}
+	wg.Wait(ctx)
+	return errors.Join(errs...)
+}
+
+func isCanceled(err error) bool {
+	var c *temporal.CanceledError
+	return errors.As(err, &c)
+}
+
+func joinNote(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
