@@ -92,6 +92,7 @@ type Group struct {
 	Checks          []Check          `json:"checks,omitempty" yaml:"checks,omitempty"`
 	Approval        ApprovalPolicy   `json:"approval" yaml:"approval"`
 	DrillSchedule   string           `json:"drill_schedule,omitempty" yaml:"drill_schedule,omitempty"`
+	Hooks           []Hook           `json:"hooks,omitempty" yaml:"hooks,omitempty"`
 	// ActiveSite is observed state: where the group runs now. Empty means the
 	// primary site. Written by runs, never by PUT.
 	ActiveSite string `json:"active_site,omitempty" yaml:"active_site,omitempty"`
@@ -189,9 +190,20 @@ type Inventory struct {
 	Groups   []Group   `json:"groups,omitempty" yaml:"groups,omitempty"`
 }
 
-// Run kinds.
+// Run kinds: the run catalog (DESIGN.md section 3).
 const (
-	KindFailover = "failover"
+	KindFailover        = "failover"
+	KindProtect         = "protect"
+	KindUnprotect       = "unprotect"
+	KindReprotect       = "reprotect"
+	KindFailback        = "failback"
+	KindDrill           = "drill"
+	KindEvacuate        = "evacuate"
+	KindBackendFailover = "backend-failover"
+	KindSharePromote    = "share-promote"
+	KindSuspend         = "suspend"
+	KindResume          = "resume"
+	KindMonitor         = "replication-monitor"
 )
 
 // Failover modes.
@@ -240,6 +252,8 @@ type Step struct {
 	Attempts int        `json:"attempts"`
 	Error    string     `json:"error,omitempty"`
 	Note     string     `json:"note,omitempty"`
+	// Output is what a hook step printed or answered (truncated).
+	Output string `json:"output,omitempty"`
 }
 
 // Approval records who approved a run, and when.
@@ -283,4 +297,67 @@ type Run struct {
 	Events     []Event    `json:"events,omitempty"`
 	Flags      []string   `json:"flags,omitempty"`
 	Message    string     `json:"message,omitempty"`
+	RunDetails
+}
+
+// RunDetails is what some run kinds add to their record.
+type RunDetails struct {
+	// Children are the child runs of an evacuation, one per group.
+	Children []ChildRun `json:"children,omitempty"`
+	// Checks are the verification checks run, with their results.
+	Checks []CheckOutcome `json:"checks,omitempty"`
+	// Touched lists every resource the run created, changed or removed.
+	Touched []string `json:"touched,omitempty"`
+	// WritesDiscarded counts writes a resync threw away: what a returning
+	// old primary held that nobody replicated.
+	WritesDiscarded *int64 `json:"writes_discarded,omitempty"`
+	// Share is the share replica of a share-promote.
+	Share string `json:"share,omitempty"`
+}
+
+// ChildRun is one group's run inside an evacuation.
+type ChildRun struct {
+	Group      string   `json:"group"`
+	Priority   int      `json:"priority"`
+	RunID      string   `json:"run_id,omitempty"`
+	WorkflowID string   `json:"workflow_id,omitempty"`
+	State      string   `json:"state"`
+	Message    string   `json:"message,omitempty"`
+	RTOSeconds *float64 `json:"rto_seconds,omitempty"`
+	WritesLost *int64   `json:"writes_lost,omitempty"`
+}
+
+// CheckOutcome is one verification check's result in a run's record.
+type CheckOutcome struct {
+	Name   string `json:"name"`
+	Passed bool   `json:"passed"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Hook points: where a group's own steps run.
+const (
+	HookBeforeQuiesce = "before_quiesce"
+	HookAfterSnapshot = "after_snapshot"
+	HookAfterPromote  = "after_promote"
+	HookAfterTier     = "after_tier" // after each tier is healthy
+	HookBeforeCleanup = "before_cleanup"
+)
+
+// Hook failure policies.
+const (
+	HookAbort    = "abort"
+	HookContinue = "continue"
+	HookPause    = "pause"
+)
+
+// Hook is a group's own step at a named point of any run: an HTTP webhook
+// (URL, POSTed the run's context as JSON) or a command the worker runs
+// (Command, with the run's context in FERRY_* environment variables).
+type Hook struct {
+	Name           string   `json:"name" yaml:"name"`
+	Point          string   `json:"point" yaml:"point"`
+	URL            string   `json:"url,omitempty" yaml:"url,omitempty"`
+	Command        []string `json:"command,omitempty" yaml:"command,omitempty"`
+	TimeoutSeconds int      `json:"timeout_seconds,omitempty" yaml:"timeout_seconds,omitempty"`
+	OnFailure      string   `json:"on_failure,omitempty" yaml:"on_failure,omitempty"`
 }

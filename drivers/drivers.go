@@ -121,13 +121,53 @@ type Storage interface {
 	Fence(ctx context.Context, key, backend string, epoch int64) error
 	Unfence(ctx context.Context, key, backend string, epoch int64) error
 	// Resync makes the replicas on backend secondaries of the current actives
-	// and starts replicating into them (discarding what they had that the
-	// actives lack). Used by reprotect.
-	Resync(ctx context.Context, key, backend string, resources []string) error
+	// and starts replicating into them, discarding what they had that the
+	// actives lack, and says how many writes that was. Used by reprotect.
+	Resync(ctx context.Context, key, backend string, resources []string) (ResyncResult, error)
 	// TestFailoverStart clones the latest consistent point of each resource's
 	// replica on backend, leaving replication running; it returns clone ids.
 	TestFailoverStart(ctx context.Context, key, backend string, resources []string) ([]string, error)
 	TestFailoverStop(ctx context.Context, key, backend string, clones []string) error
+}
+
+// ResyncResult counts, per resource, the writes a resync discarded: what a
+// returning old primary held that nobody replicated.
+type ResyncResult struct {
+	Discarded map[string]int64 `json:"discarded"`
+}
+
+// Replication is the replication lifecycle of a storage adapter: establish
+// and remove replicas (Manila's create/delete replica, Cinder's enable and
+// disable group replication) and pause shipping writes for maintenance. An
+// adapter that cannot do it does not implement it.
+type Replication interface {
+	// EnableReplication creates a replica on target of each resource active
+	// on backend and starts replicating into it. A replica that exists is
+	// left as it is.
+	EnableReplication(ctx context.Context, key, backend, target string, resources []string) error
+	// DisableReplication removes the resources' replicas on target; the
+	// active replicas are untouched.
+	DisableReplication(ctx context.Context, key, target string, resources []string) error
+	// SuspendReplication stops shipping writes from the resources' active
+	// replicas on backend; the secondaries fall behind.
+	SuspendReplication(ctx context.Context, key, backend string, resources []string) error
+	// ResumeReplication starts shipping again; the secondaries catch up.
+	ResumeReplication(ctx context.Context, key, backend string, resources []string) error
+}
+
+// HostFailoverResult is what a whole-backend failover did at the storage.
+type HostFailoverResult struct {
+	// Promoted are the replicated resources now active at the target.
+	Promoted []PromotedPoint `json:"promoted"`
+	// Errored are resources of the backend that are not replicated to the
+	// target: they go to status error, as in Cinder.
+	Errored []string `json:"errored,omitempty"`
+}
+
+// HostFailover is Cinder's failover_host at the storage: fail a whole
+// backend over to one of its replication targets ("default" fails back).
+type HostFailover interface {
+	FailoverHost(ctx context.Context, key, backend, targetID string) (HostFailoverResult, error)
 }
 
 // ServerHealth is one server's state at a site.
@@ -219,9 +259,12 @@ type Verify interface {
 	Check(ctx context.Context, site, network string, c CheckSpec) (CheckResult, error)
 }
 
-// Set is the drivers one worker uses.
+// Set is the drivers one worker uses. Replication and Host are optional
+// capabilities: nil when the adapter cannot do them.
 type Set struct {
-	Storage Storage
+	Storage     Storage
+	Replication Replication
+	Host        HostFailover
 	Compute Compute
 	Network Network
 	DNS     DNS

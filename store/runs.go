@@ -26,7 +26,7 @@ var activeRunSQL = func() string {
 }()
 
 const runColumns = `id, workflow_id, kind, group_name, site, backend, mode, state, requested_by,
-	created, ended, rpo_seconds, rto_seconds, writes_lost, steps, approvals, events, flags, message`
+	created, ended, rpo_seconds, rto_seconds, writes_lost, steps, approvals, events, flags, message, details`
 
 // runArgs returns r's column values in runColumns order. Times are stored in
 // UTC; a zero Created means now.
@@ -77,9 +77,13 @@ func runArgs(r ferry.Run) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	detailsJSON, err := json.Marshal(r.RunDetails)
+	if err != nil {
+		return nil, err
+	}
 	return []any{r.ID, r.WorkflowID, r.Kind, r.Group, r.Site, r.Backend, r.Mode, r.State, r.RequestedBy,
 		created.UTC(), ended, r.RPOSeconds, r.RTOSeconds, r.WritesLost, stepsJSON, approvalsJSON, eventsJSON,
-		r.Flags, r.Message}, nil
+		r.Flags, r.Message, detailsJSON}, nil
 }
 
 // jsonOrNull encodes v, or returns nil (SQL NULL) when null is set, so that a
@@ -93,10 +97,10 @@ func jsonOrNull(null bool, v any) ([]byte, error) {
 
 func scanRun(row pgx.Row) (ferry.Run, error) {
 	var r ferry.Run
-	var steps, approvals, events []byte
+	var steps, approvals, events, details []byte
 	err := row.Scan(&r.ID, &r.WorkflowID, &r.Kind, &r.Group, &r.Site, &r.Backend, &r.Mode, &r.State, &r.RequestedBy,
 		&r.Created, &r.Ended, &r.RPOSeconds, &r.RTOSeconds, &r.WritesLost, &steps, &approvals, &events,
-		&r.Flags, &r.Message)
+		&r.Flags, &r.Message, &details)
 	if err != nil {
 		return ferry.Run{}, err
 	}
@@ -108,7 +112,7 @@ func scanRun(row pgx.Row) (ferry.Run, error) {
 	for _, f := range []struct {
 		b []byte
 		v any
-	}{{steps, &r.Steps}, {approvals, &r.Approvals}, {events, &r.Events}} {
+	}{{steps, &r.Steps}, {approvals, &r.Approvals}, {events, &r.Events}, {details, &r.RunDetails}} {
 		if f.b == nil {
 			continue
 		}
@@ -124,7 +128,7 @@ func (s *Store) CreateRun(ctx context.Context, r ferry.Run) error {
 	args, err := runArgs(r)
 	if err == nil {
 		_, err = s.pool.Exec(ctx, `INSERT INTO runs (`+runColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
 			ON CONFLICT (id) DO NOTHING`, args...)
 	}
 	if err != nil {
@@ -139,14 +143,15 @@ func (s *Store) FinishRun(ctx context.Context, r ferry.Run) error {
 	args, err := runArgs(r)
 	if err == nil {
 		_, err = s.pool.Exec(ctx, `INSERT INTO runs (`+runColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
 			ON CONFLICT (id) DO UPDATE SET
 			workflow_id = EXCLUDED.workflow_id, kind = EXCLUDED.kind, group_name = EXCLUDED.group_name,
 			site = EXCLUDED.site, backend = EXCLUDED.backend, mode = EXCLUDED.mode, state = EXCLUDED.state,
 			requested_by = EXCLUDED.requested_by, created = EXCLUDED.created, ended = EXCLUDED.ended,
 			rpo_seconds = EXCLUDED.rpo_seconds, rto_seconds = EXCLUDED.rto_seconds,
 			writes_lost = EXCLUDED.writes_lost, steps = EXCLUDED.steps, approvals = EXCLUDED.approvals,
-			events = EXCLUDED.events, flags = EXCLUDED.flags, message = EXCLUDED.message`, args...)
+			events = EXCLUDED.events, flags = EXCLUDED.flags, message = EXCLUDED.message,
+			details = EXCLUDED.details`, args...)
 	}
 	if err != nil {
 		return fmt.Errorf("store: finish run %q: %w", r.ID, err)

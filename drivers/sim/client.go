@@ -194,8 +194,10 @@ func (c *Client) Unfence(ctx context.Context, key, backend string, epoch int64) 
 	return c.do(ctx, "storage.unfence", request{Key: key, Backend: backend, Epoch: epoch}, nil)
 }
 
-func (c *Client) Resync(ctx context.Context, key, backend string, resources []string) error {
-	return c.do(ctx, "storage.resync", request{Key: key, Backend: backend, Resources: resources}, nil)
+func (c *Client) Resync(ctx context.Context, key, backend string, resources []string) (drivers.ResyncResult, error) {
+	var out drivers.ResyncResult
+	err := c.do(ctx, "storage.resync", request{Key: key, Backend: backend, Resources: resources}, &out)
+	return out, err
 }
 
 func (c *Client) TestFailoverStart(ctx context.Context, key, backend string, resources []string) ([]string, error) {

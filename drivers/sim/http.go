@@ -96,7 +96,7 @@ var ops = map[string]handlerFunc{
 		return none(c.Unfence(ctx, q.Key, q.Backend, q.Epoch))
 	},
 	"storage.resync": func(ctx context.Context, c *Cloud, q *request) (any, error) {
-		return none(c.Resync(ctx, q.Key, q.Backend, q.Resources))
+		return c.Resync(ctx, q.Key, q.Backend, q.Resources)
 	},
 	"storage.test_failover_start": func(ctx context.Context, c *Cloud, q *request) (any, error) {
 		return c.TestFailoverStart(ctx, q.Key, q.Backend, q.Resources)

@@ -462,7 +462,9 @@ func TestForcedPromoteReportsLostWrites(t *testing.T) {
 		// Reprotect: resync discards the 3 diverged writes and follows again.
 		_, err = e.client.Promote(ctx, "back", cinderA, []string{dbVol}, true)
 		require.Contains(t, requireKind(t, err, drivers.Permanent, "storage.promote").Error(), "diverged")
-		require.NoError(t, e.client.Resync(ctx, "resync", cinderA, []string{dbVol}))
+		rs, err := e.client.Resync(ctx, "resync", cinderA, []string{dbVol})
+		require.NoError(t, err)
+		require.EqualValues(t, 3, rs.Discarded[dbVol])
 		ri = info(t, e, dbVol)
 		require.EqualValues(t, 3, ri.DiscardedWrites)
 		require.EqualValues(t, 6, replicaAt(t, ri, siteA).Seq)

@@ -387,36 +387,39 @@ func (c *Cloud) Unfence(ctx context.Context, key, be string, epoch int64) error 
 
 // Resync makes the replicas on backend follow the current actives again,
 // throwing away the writes they diverged with.
-func (c *Cloud) Resync(ctx context.Context, key, be string, resources []string) error {
+func (c *Cloud) Resync(ctx context.Context, key, be string, resources []string) (drivers.ResyncResult, error) {
 	const op = "storage.resync"
-	_, err := mutate(ctx, c, c.storageCall(op, key, be, resources), func(time.Time) (struct{}, error) {
+	return mutate(ctx, c, c.storageCall(op, key, be, resources), func(time.Time) (drivers.ResyncResult, error) {
+		res := drivers.ResyncResult{Discarded: map[string]int64{}}
 		if _, err := c.reachable(op, be); err != nil {
-			return struct{}{}, err
+			return res, err
 		}
 		rs, idx, err := c.replicasOn(op, be, resources)
 		if err != nil {
-			return struct{}{}, err
+			return res, err
 		}
 		for k, r := range rs {
 			if idx[k] == r.active {
-				return struct{}{}, perm(op, "%s is active on %s: nothing to resync from", r.name, be)
+				return res, perm(op, "%s is active on %s: nothing to resync from", r.name, be)
 			}
 			src := r.replicas[r.active]
 			if !c.linkUp(c.replicaSite(src), c.replicaSite(r.replicas[idx[k]])) {
-				return struct{}{}, unreachable(op, "%s: no link from %s to %s", r.name, src.backend, be)
+				return res, unreachable(op, "%s: no link from %s to %s", r.name, src.backend, be)
 			}
 		}
 		for k, r := range rs {
 			rep, src := r.replicas[idx[k]], r.replicas[r.active]
+			res.Discarded[r.name] = 0
 			if rep.diverged {
-				r.discarded += rep.seq() - rep.forkAt
+				n := rep.seq() - rep.forkAt
+				r.discarded += n
+				res.Discarded[r.name] = n
 				rep.diverged, rep.forkAt = false, 0
 			}
 			rep.log = append(rep.log[:0:0], src.log...)
 		}
-		return struct{}{}, nil
+		return res, nil
 	})
-	return err
 }
 
 // TestFailoverStart clones each resource's replica on backend at its current
