@@ -2,6 +2,7 @@ package ferry
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -242,6 +243,57 @@ func (g Group) Validate() error {
 	if g.DrillSchedule != "" {
 		if err := checkCron(g.DrillSchedule); err != nil {
 			return Invalid("drill_schedule", "%s", err)
+		}
+	}
+	return g.validateHooks()
+}
+
+// MaxHooks bounds a group's hooks; MaxHookTimeout one hook's run time.
+const (
+	MaxHooks       = 50
+	MaxHookTimeout = 3600
+)
+
+func (g Group) validateHooks() error {
+	if len(g.Hooks) > MaxHooks {
+		return Invalid("hooks", "at most %d hooks per group, got %d", MaxHooks, len(g.Hooks))
+	}
+	names := map[string]bool{}
+	for i, h := range g.Hooks {
+		f := fmt.Sprintf("hooks[%d]", i)
+		if err := checkName(f+".name", h.Name); err != nil {
+			return err
+		}
+		if names[h.Name] {
+			return Invalid(f+".name", "hook %q is listed twice", h.Name)
+		}
+		names[h.Name] = true
+		switch h.Point {
+		case HookBeforeQuiesce, HookAfterSnapshot, HookAfterPromote, HookAfterTier, HookBeforeCleanup:
+		default:
+			return Invalid(f+".point", "must be one of %s, %s, %s, %s, %s; got %q",
+				HookBeforeQuiesce, HookAfterSnapshot, HookAfterPromote, HookAfterTier, HookBeforeCleanup, h.Point)
+		}
+		switch {
+		case h.URL == "" && len(h.Command) == 0:
+			return Invalid(f, "needs a url (webhook) or a command")
+		case h.URL != "" && len(h.Command) > 0:
+			return Invalid(f, "takes a url or a command, not both")
+		case h.URL != "":
+			u, err := url.Parse(h.URL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return Invalid(f+".url", "must be an http or https URL")
+			}
+		case strings.TrimSpace(h.Command[0]) == "":
+			return Invalid(f+".command[0]", "is empty")
+		}
+		if h.TimeoutSeconds < 0 || h.TimeoutSeconds > MaxHookTimeout {
+			return Invalid(f+".timeout_seconds", "must be between 0 (default 60) and %d", MaxHookTimeout)
+		}
+		switch h.OnFailure {
+		case "", HookAbort, HookContinue, HookPause:
+		default:
+			return Invalid(f+".on_failure", "must be %s, %s or %s; got %q", HookAbort, HookContinue, HookPause, h.OnFailure)
 		}
 	}
 	return nil

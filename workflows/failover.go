@@ -45,11 +45,16 @@ func FailoverSteps(g ferry.Group, mode string) []string {
 	if mode == ferry.ModeUnplanned {
 		steps = append(steps, StepFence, StepPromote)
 	} else {
-		steps = append(steps, StepQuiesce, StepSnapshot, StepFinalSync, StepStopPrimary, StepDemote, StepPromote)
+		steps = append(steps, hookSteps(g, ferry.HookBeforeQuiesce, "")...)
+		steps = append(steps, StepQuiesce, StepSnapshot)
+		steps = append(steps, hookSteps(g, ferry.HookAfterSnapshot, "")...)
+		steps = append(steps, StepFinalSync, StepStopPrimary, StepDemote, StepPromote)
 	}
+	steps = append(steps, hookSteps(g, ferry.HookAfterPromote, "")...)
 	steps = append(steps, StepFailoverCompleted, StepNetwork)
 	for _, t := range g.Tiers {
 		steps = append(steps, BootStep(t.Name))
+		steps = append(steps, hookSteps(g, ferry.HookAfterTier, t.Name)...)
 	}
 	return append(steps, StepDNS, StepVerify, StepRecord)
 }
@@ -104,55 +109,36 @@ func (w *failover) execute(ctx workflow.Context) error {
 	if err := w.approval(ctx); err != nil {
 		return err
 	}
+	var toPromote []stage
 	if w.in.Mode == ferry.ModeUnplanned {
-		if err := w.do(ctx, StepFence, w.fence); err != nil {
-			return err
-		}
+		toPromote = []stage{{name: StepFence, fn: w.fence}}
 	} else {
-		for _, s := range []struct {
-			name string
-			fn   func(workflow.Context) error
-		}{
-			{StepQuiesce, w.quiesce},
-			{StepSnapshot, w.snapshot},
-			{StepFinalSync, w.finalSync},
-			{StepStopPrimary, w.stopPrimary},
-			{StepDemote, w.demote},
-		} {
-			if err := w.do(ctx, s.name, s.fn); err != nil {
-				return err
-			}
+		toPromote = []stage{
+			hookAt(ferry.HookBeforeQuiesce, nil),
+			{name: StepQuiesce, fn: w.quiesce},
+			{name: StepSnapshot, fn: w.snapshot},
+			hookAt(ferry.HookAfterSnapshot, nil),
+			{name: StepFinalSync, fn: w.finalSync},
+			{name: StepStopPrimary, fn: w.stopPrimary},
+			{name: StepDemote, fn: w.demote},
 		}
 	}
-	if err := w.do(ctx, StepPromote, w.promote); err != nil {
+	toPromote = append(toPromote, stage{name: StepPromote, fn: w.promote})
+	if err := w.stages(ctx, toPromote...); err != nil {
 		return err
 	}
-	steps := []struct {
-		name string
-		fn   func(workflow.Context) error
-	}{
-		{StepFailoverCompleted, w.failoverCompleted},
-		{StepNetwork, w.network},
+	after := []stage{
+		hookAt(ferry.HookAfterPromote, nil),
+		{name: StepFailoverCompleted, fn: w.failoverCompleted},
+		{name: StepNetwork, fn: w.network},
 	}
 	for _, t := range w.plan.Group.Tiers {
-		steps = append(steps, struct {
-			name string
-			fn   func(workflow.Context) error
-		}{BootStep(t.Name), func(ctx workflow.Context) error { return w.bootTier(ctx, t) }})
+		after = append(after,
+			stage{name: BootStep(t.Name), fn: func(ctx workflow.Context) error { return w.bootTier(ctx, t) }},
+			hookAt(ferry.HookAfterTier, map[string]string{"tier": t.Name}))
 	}
-	steps = append(steps, struct {
-		name string
-		fn   func(workflow.Context) error
-	}{StepDNS, w.dns}, struct {
-		name string
-		fn   func(workflow.Context) error
-	}{StepVerify, w.verify})
-	for _, s := range steps {
-		if err := w.do(ctx, s.name, s.fn); err != nil {
-			return err
-		}
-	}
-	return nil
+	after = append(after, stage{name: StepDNS, fn: w.dns}, stage{name: StepVerify, fn: w.verify})
+	return w.stages(ctx, after...)
 }
 
 func (w *failover) precheck(ctx workflow.Context) error {
@@ -163,6 +149,7 @@ func (w *failover) precheck(ctx workflow.Context) error {
 		return err
 	}
 	w.prechecked = true
+	w.group = w.plan.Group
 	w.activeSite = w.plan.TargetSite
 	w.committedNote = "the group is active at " + w.plan.TargetSite
 	w.run.Site = w.plan.TargetSite

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -28,6 +29,9 @@ type runner struct {
 	compensations []compensation
 	// activeSite, when committed, is recorded as the group's active site.
 	activeSite string
+	// group is the run's protection group, once known: its hooks run at
+	// the named points.
+	group ferry.Group
 }
 
 type compensation struct {
@@ -70,12 +74,49 @@ func (w *runner) opts(ctx workflow.Context, kind string) workflow.Context {
 	return workflow.WithActivityOptions(ctx, o)
 }
 
-func (w *runner) key(step, target string) string { return activities.Key(w.runID, step, target) }
+// key is the idempotency key of a driver call: run id, step and target. An
+// operator's retry of a step is a new attempt with keys of its own, so the
+// driver acts again instead of replaying the failed attempt's answer.
+func (w *runner) key(step, target string) string {
+	for _, s := range w.run.Steps {
+		if s.Name == step && s.Attempts > 1 {
+			step = fmt.Sprintf("%s#%d", step, s.Attempts)
+		}
+	}
+	return activities.Key(w.runID, step, target)
+}
 
-// do runs one named step. A failure before promote is returned, for the
-// caller to compensate; after promote it pauses the run until an operator
-// retries, skips or aborts the step.
+// What a step's failure leads to.
+type onFailure int
+
+const (
+	// failDefault: returned before the point of no return (the caller
+	// compensates), a pause for the operator after it.
+	failDefault onFailure = iota
+	// failPause: always a pause for the operator's retry, skip or abort.
+	failPause
+	// failReturn: recorded and returned; the caller decides.
+	failReturn
+)
+
+// do runs one named step. A failure before the point of no return is
+// returned, for the caller to compensate; after it the run pauses until an
+// operator retries, skips or aborts the step.
 func (w *runner) do(ctx workflow.Context, name string, fn func(workflow.Context) error) error {
+	return w.doWith(ctx, name, failDefault, fn)
+}
+
+// doPausing runs a step whose failure always waits for an operator.
+func (w *runner) doPausing(ctx workflow.Context, name string, fn func(workflow.Context) error) error {
+	return w.doWith(ctx, name, failPause, fn)
+}
+
+// doOnce runs a step once and returns its error, recorded but not acted on.
+func (w *runner) doOnce(ctx workflow.Context, name string, fn func(workflow.Context) error) error {
+	return w.doWith(ctx, name, failReturn, fn)
+}
+
+func (w *runner) doWith(ctx workflow.Context, name string, mode onFailure, fn func(workflow.Context) error) error {
 	if err := w.checkpoint(ctx); err != nil {
 		return err
 	}
@@ -103,13 +144,14 @@ func (w *runner) do(ctx workflow.Context, name string, fn func(workflow.Context)
 			st.Error = "aborted by operator"
 			return errAborted
 		}
-		if !w.committed {
+		if mode == failReturn || (mode == failDefault && !w.committed) {
 			return err
 		}
 		d, werr := w.awaitDecision(ctx, name, err)
 		if werr != nil {
 			return werr
 		}
+		st = w.step(name)
 		switch d {
 		case decideSkip:
 			st.State = ferry.StepSkipped
@@ -120,6 +162,36 @@ func (w *runner) do(ctx workflow.Context, name string, fn func(workflow.Context)
 			return errAborted
 		}
 	}
+}
+
+// stage is one entry of a runbook: a named step, or the group's hooks at
+// a point.
+type stage struct {
+	name string
+	fn   func(workflow.Context) error
+	// hook, when set, runs the group's hooks at this point instead.
+	hook      string
+	hookExtra map[string]string
+}
+
+func hookAt(point string, extra map[string]string) stage {
+	return stage{hook: point, hookExtra: extra}
+}
+
+// stages runs a runbook's stages in order, stopping at the first error.
+func (w *runner) stages(ctx workflow.Context, ss ...stage) error {
+	for _, s := range ss {
+		var err error
+		if s.hook != "" {
+			err = w.hooks(ctx, s.hook, s.hookExtra)
+		} else {
+			err = w.do(ctx, s.name, s.fn)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // compensate registers the undo of a step that is about to act.
