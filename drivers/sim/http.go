@@ -35,6 +35,9 @@ type request struct {
 	Record          drivers.Record           `json:"record,omitzero"`
 	Network         string                   `json:"network,omitempty"`
 	Check           drivers.CheckSpec        `json:"check,omitzero"`
+	// Target is a second backend (replication lifecycle) or a replication
+	// target id (host failover).
+	Target string `json:"target,omitempty"`
 
 	// Control calls.
 	Resource    string           `json:"resource,omitempty"`
