@@ -37,6 +37,9 @@ type ReplicaStatus struct {
 	LastConsistent time.Time     `json:"last_consistent"`
 	Seq            int64         `json:"seq"`
 	Lag            time.Duration `json:"lag"`
+	// Suspended: shipping writes to this replica is paused for maintenance
+	// (the lag grows on purpose).
+	Suspended bool `json:"suspended,omitempty"`
 }
 
 // BackendStatus is a backend's replication state, as Cinder keeps it per

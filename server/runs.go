@@ -218,6 +218,9 @@ func (s *server) launch(ctx context.Context, l launch) (startRunResponse, error)
 		if err := s.refuseIfRunning(ctx, l.Lock); err != nil {
 			return startRunResponse{}, err
 		}
+		if err := s.refuseIfFrozen(ctx, l.Lock); err != nil {
+			return startRunResponse{}, err
+		}
 	}
 	wfID := l.WorkflowID
 	opts := client.StartWorkflowOptions{
