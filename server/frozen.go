@@ -25,6 +25,15 @@ func (s *server) refuseIfFrozen(ctx context.Context, group string) error {
 	for _, sh := range g.Shares {
 		backends[sh.Backend] = true
 	}
+	// The backends that hold the group's copies elsewhere count too: after
+	// a failover they hold the active ones.
+	for n := range backends {
+		if b, err := s.Store.GetBackend(ctx, n); err == nil {
+			for _, t := range b.ReplicationTargets {
+				backends[t.Backend] = true
+			}
+		}
+	}
 	names := make([]string, 0, len(backends))
 	for n := range backends {
 		names = append(names, n)
