@@ -90,6 +90,8 @@ func (o ListOptions) values() url.Values {
 type RunOptions struct {
 	QuiescePolicy string `json:"quiesce_policy,omitempty"`
 	SkipApproval  bool   `json:"skip_approval,omitempty"`
+	HoldSeconds   int    `json:"hold_seconds,omitempty"`
+	Concurrency   int    `json:"concurrency,omitempty"`
 }
 
 // StartRunRequest is the body of POST /v1/runs.

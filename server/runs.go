@@ -87,6 +87,10 @@ type startRunRequest struct {
 type runOptions struct {
 	QuiescePolicy string `json:"quiesce_policy"`
 	SkipApproval  bool   `json:"skip_approval"`
+	// HoldSeconds keeps a drill's bubble open for manual testing.
+	HoldSeconds int `json:"hold_seconds"`
+	// Concurrency bounds how many groups an evacuation fails over at once.
+	Concurrency int `json:"concurrency"`
 }
 
 // startRunResponse answers a started run.
