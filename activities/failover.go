@@ -155,6 +155,8 @@ func (a *Activities) Precheck(ctx context.Context, in PlanInput) (Plan, error) {
 			return Plan{}, precheckErr("%s has no replica at site %s", res, p.TargetSite)
 		case r.State == ferry.ReplicaError:
 			return Plan{}, precheckErr("replica of %s at site %s is in error", res, p.TargetSite)
+		case r.Suspended:
+			p.Warnings = append(p.Warnings, fmt.Sprintf("replication of %s to %s is suspended: the replica is stale (lag %s)", res, p.TargetSite, r.Lag.Round(time.Second)))
 		case r.State == ferry.ReplicaOutOfSync:
 			p.Warnings = append(p.Warnings, fmt.Sprintf("replica of %s at %s is out_of_sync (lag %s)", res, p.TargetSite, r.Lag.Round(time.Second)))
 		}
@@ -280,7 +282,10 @@ type SyncInput struct {
 // the snapshot; a replica still behind is a retryable error, so Temporal's
 // retry policy is the wait loop.
 func (a *Activities) FinalSync(ctx context.Context, in SyncInput) error {
-	st, err := a.Drivers.Storage.Sync(ctx, in.Key, in.Batch.Source, in.Batch.Resources)
+	// Each attempt is a new sync: under the same key an adapter would only
+	// replay the first, stale answer.
+	key := fmt.Sprintf("%s/attempt-%d", in.Key, activity.GetInfo(ctx).Attempt)
+	st, err := a.Drivers.Storage.Sync(ctx, key, in.Batch.Source, in.Batch.Resources)
 	if err != nil {
 		return wrap("final sync "+in.Batch.Source, err)
 	}
@@ -361,8 +366,12 @@ type PromoteInput struct {
 
 // Promote makes the target replicas of a batch active.
 func (a *Activities) Promote(ctx context.Context, in PromoteInput) (drivers.PromoteResult, error) {
-	activity.RecordHeartbeat(ctx, in.Batch.Target)
-	r, err := a.Drivers.Storage.Promote(ctx, in.Key, in.Batch.Target, in.Batch.Resources, in.Force)
+	var r drivers.PromoteResult
+	err := heartbeatDuring(ctx, in.Batch.Target, func() error {
+		var err error
+		r, err = a.Drivers.Storage.Promote(ctx, in.Key, in.Batch.Target, in.Batch.Resources, in.Force)
+		return err
+	})
 	return r, wrap("promote "+in.Batch.Target, err)
 }
 
@@ -381,6 +390,7 @@ type CompletedInput struct {
 func (a *Activities) FailoverCompleted(ctx context.Context, in CompletedInput) error {
 	var mu sync.Mutex
 	failed := map[string]string{}
+	permanent := 0
 	var wg sync.WaitGroup
 	for _, m := range in.Members {
 		wg.Add(1)
@@ -389,6 +399,9 @@ func (a *Activities) FailoverCompleted(ctx context.Context, in CompletedInput) e
 			if err := a.Drivers.Storage.FailoverCompleted(ctx, in.Key+"/"+m, in.Backend, m, in.ActiveBackendID); err != nil {
 				mu.Lock()
 				failed[m] = err.Error()
+				if drivers.IsPermanent(err) {
+					permanent++
+				}
 				mu.Unlock()
 			}
 		}()
@@ -422,9 +435,14 @@ func (a *Activities) FailoverCompleted(ctx context.Context, in CompletedInput) e
 	for _, m := range names {
 		parts = append(parts, m+" ("+failed[m]+")")
 	}
-	// The member list rides in the error details so the workflow can record
-	// exactly who an operator's skip left behind.
-	return temporal.NewApplicationError(fmt.Sprintf("failover_completed not acknowledged by %s", strings.Join(parts, "; ")), ErrNotAcked, names)
+	msg := fmt.Sprintf("failover_completed not acknowledged by %s", strings.Join(parts, "; "))
+	// The message names every laggard, so the run records exactly who an
+	// operator's skip leaves behind. Members that refused for good will
+	// refuse again: no point retrying them.
+	if permanent == len(failed) {
+		return temporal.NewNonRetryableApplicationError(msg, ErrNotAcked, nil, names)
+	}
+	return temporal.NewApplicationError(msg, ErrNotAcked, names)
 }
 
 // NetworkInput maps networks at a site.
@@ -545,8 +563,9 @@ type RecordInput struct {
 	ActiveSite string `json:"active_site,omitempty"`
 }
 
-// RecordRun stores a run's final record and, after a completed failover,
-// where the group now runs and its replicas' state (invariant 6).
+// RecordRun stores a run's final record and, once a run has promoted (even
+// if it then stopped short), where the group's active copies now are and
+// its replicas' state (invariant 6).
 func (a *Activities) RecordRun(ctx context.Context, in RecordInput) error {
 	if in.ActiveSite != "" && in.Run.Group != "" {
 		if err := a.Store.SetGroupActiveSite(ctx, in.Run.Group, in.ActiveSite); err != nil {
@@ -585,4 +604,26 @@ func (a *Activities) refreshReplicas(ctx context.Context, group string) error {
 			Backend: r.Backend, State: r.State, Seq: r.Seq, LagSecs: r.Lag.Seconds(), Observed: now})
 	}
 	return a.Store.PutReplicas(ctx, group, rs)
+}
+
+// heartbeatDuring heartbeats while fn runs, so a long driver call (a promote
+// of many volumes) is told apart from a dead worker within the heartbeat
+// timeout.
+func heartbeatDuring(ctx context.Context, detail any, fn func() error) error {
+	done := make(chan struct{})
+	defer close(done)
+	activity.RecordHeartbeat(ctx, detail)
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx, detail)
+			}
+		}
+	}()
+	return fn()
 }

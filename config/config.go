@@ -24,7 +24,8 @@ type Config struct {
 	// the API.
 	APIURL string `env:"API_URL" envDefault:"http://127.0.0.1:8080"`
 	// SimURL is where a worker finds `ferry sim` in another process; empty
-	// means an in-process simulator (ferry dev).
+	// means http://$FERRY_SIM_ADDR. (`ferry dev` runs its simulator
+	// in-process and ignores it.)
 	SimURL  string `env:"SIM_URL"`
 	SimAddr string `env:"SIM_ADDR" envDefault:"127.0.0.1:8090"`
 	// DataDir holds the dev server's SQLite file and logs of `ferry dev`.

@@ -189,6 +189,10 @@ func (s *server) planFailover(ctx context.Context, req startRunRequest) (launch,
 	if target == active {
 		return launch{}, ferry.Invalid("target", "group %q already runs at site %q", g.Name, target)
 	}
+	if target != g.PrimarySite && target != g.DRSite {
+		return launch{}, ferry.Invalid("target", "group %q fails over between its primary site %q and its DR site %q, not to %q",
+			g.Name, g.PrimarySite, g.DRSite, target)
+	}
 	switch req.Options.QuiescePolicy {
 	case "", ferry.QuiesceAbort, ferry.QuiesceContinue:
 	default:

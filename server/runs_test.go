@@ -95,7 +95,10 @@ func TestStartFailoverAndConflict(t *testing.T) {
 	require.NoError(t, json.Unmarshal(r.body, &got))
 	require.Equal(t, ferry.RunAborted, got.State, "body: %s", r.body)
 
-	r = e.do("POST", "/v1/runs", `{"kind":"failover","group":"`+shop+`","target":"site-c"}`)
+	// A third site is no failover target: the group moves between its
+	// primary and its DR site.
+	requireProblem(t, e.do("POST", "/v1/runs", `{"kind":"failover","group":"`+shop+`","target":"site-c"}`), http.StatusUnprocessableEntity, "target")
+	r = e.do("POST", "/v1/runs", `{"kind":"failover","group":"`+shop+`","target":"site-b"}`)
 	require.Equal(t, http.StatusCreated, r.status, "body: %s", r.body)
 	rec, err = e.store.GetRun(ctx, started.ID)
 	require.NoError(t, err)
@@ -108,7 +111,7 @@ func TestStartFailoverAndConflict(t *testing.T) {
 	r = e.do("GET", "/v1/runs?group="+shop, "")
 	require.NoError(t, json.Unmarshal(r.body, &page))
 	require.Len(t, page.Items, 2)
-	require.Equal(t, "site-c", page.Items[0].Site)
+	require.Equal(t, "site-b", page.Items[0].Site)
 	require.Equal(t, ferry.RunRunning, page.Items[0].State)
 	require.Equal(t, ferry.RunAborted, page.Items[1].State)
 

@@ -241,6 +241,11 @@ func (w *runner) finish(ctx workflow.Context, err error) {
 			w.run.State = ferry.RunAborted
 			w.run.Message = "aborted by operator; production rolled back"
 		}
+		if w.hasFlag("compensation-incomplete") {
+			// Saying rolled_back would be untrue: some undo was skipped.
+			w.run.State = ferry.RunFailed
+			w.run.Message = "rollback incomplete (see the compensated steps' notes) after: " + message(err)
+		}
 	case aborted:
 		w.run.State = ferry.RunAborted
 		w.run.Message = "aborted by operator"

@@ -205,6 +205,15 @@ func (s *steering) expect(names ...string) {
 	}
 }
 
+func (s *steering) hasFlag(f string) bool {
+	for _, have := range s.run.Flags {
+		if have == f {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *steering) flag(f string) {
 	for _, have := range s.run.Flags {
 		if have == f {

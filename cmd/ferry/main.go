@@ -75,7 +75,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return 0
 		}
 		logger := newLogger(cfg, stderr).With("service", args[0])
-		if err := fn(ctx, cfg, logger, rest, stdout); err != nil && !errors.Is(err, context.Canceled) {
+		err := fn(ctx, cfg, logger, rest, stdout)
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		if err != nil && !errors.Is(err, context.Canceled) {
 			logger.Error("ferry "+args[0]+" stopped", "error", err)
 			return 1
 		}

@@ -246,6 +246,14 @@ func runDev(ctx context.Context, cfg config.Config, logger *slog.Logger, args []
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Fail before touching anything when another Ferry already serves here:
+	// a second dev would reseed its demo and run a worker on its simulator.
+	for _, addr := range []string{cfg.HTTPAddr, cfg.SimAddr} {
+		if conn, err := net.DialTimeout("tcp", addr, 500*time.Millisecond); err == nil {
+			conn.Close()
+			return fmt.Errorf("something already listens on %s (another `ferry dev`?): stop it first", addr)
+		}
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
