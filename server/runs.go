@@ -511,6 +511,14 @@ func (s *server) listRuns(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, ferry.Invalid("kind", "unknown run kind %q", f.Kind))
 		return
 	}
+	// The store records every unfinished run as running until it ends; the
+	// workflow knows whether it is paused or waiting for approval. So a
+	// filter on a live state reads the unfinished runs and filters on their
+	// live state.
+	want := f.State
+	if want != "" && !ferry.RunEnded(want) {
+		f.State = ferry.RunRunning
+	}
 	runs, next, err := s.Store.ListRuns(r.Context(), f)
 	if err != nil {
 		s.error(w, r, err)
@@ -519,6 +527,7 @@ func (s *server) listRuns(w http.ResponseWriter, r *http.Request) {
 	if runs == nil {
 		runs = []ferry.Run{}
 	}
+
 	// Unfinished runs show their live progress; one that does not answer
 	// keeps its record.
 	var wg sync.WaitGroup
@@ -538,6 +547,15 @@ func (s *server) listRuns(w http.ResponseWriter, r *http.Request) {
 		}()
 	}
 	wg.Wait()
+	if want != "" && !ferry.RunEnded(want) {
+		kept := runs[:0]
+		for _, run := range runs {
+			if run.State == want {
+				kept = append(kept, run)
+			}
+		}
+		runs = kept
+	}
 	writeJSON(w, http.StatusOK, list[ferry.Run]{Items: runs, NextPageToken: next})
 }
 

@@ -288,6 +288,15 @@ func TestSecondRunOfAGroupIsRefusedWith409(t *testing.T) {
 		r, err := s.api.GetRun(ctx, first.ID)
 		return err == nil && r.State == ferry.RunWaitingApproval
 	}, time.Minute, 100*time.Millisecond)
+	// Lists filter on the live state, not the stored one.
+	waiting, err := s.api.ListRuns(ctx, apiclient.RunFilter{State: ferry.RunWaitingApproval})
+	require.NoError(t, err)
+	require.Len(t, waiting.Items, 1)
+	require.Equal(t, first.ID, waiting.Items[0].ID)
+	running, err := s.api.ListRuns(ctx, apiclient.RunFilter{State: ferry.RunRunning})
+	require.NoError(t, err)
+	require.Empty(t, running.Items)
+
 	_, err = s.api.StartRun(ctx, apiclient.StartRunRequest{Kind: "failover", Group: "crm", Mode: ferry.ModeUnplanned})
 	var pe *apiclient.ProblemError
 	require.ErrorAs(t, err, &pe)
