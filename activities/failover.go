@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -46,17 +47,68 @@ type Plan struct {
 	Warnings []string `json:"warnings,omitempty"`
 }
 
+// Precondition is one thing a run needs, checked: what a dry run reports
+// and what a precheck refuses on.
+type Precondition struct {
+	Name   string `json:"name"`
+	Passed bool   `json:"passed"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Assessment is a failover's plan with every precondition checked.
+type Assessment struct {
+	Plan          Plan           `json:"plan"`
+	Preconditions []Precondition `json:"preconditions"`
+	replicas      []ferry.Replica
+}
+
 // Precheck reads the group and its backends, decides the batches, and checks
 // the storage: the target side must answer and hold every replica; a planned
 // failover also needs the source side. An unplanned one tolerates an
-// unreachable source.
+// unreachable source. It refuses on the first unmet precondition.
 func (a *Activities) Precheck(ctx context.Context, in PlanInput) (Plan, error) {
-	g, err := a.Store.GetGroup(ctx, in.Group)
+	as, err := a.assess(ctx, in)
 	if err != nil {
-		if ferry.ErrorCode(err) == ferry.ENotFound {
-			return Plan{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrPrecheck, nil)
+		return Plan{}, err
+	}
+	for _, c := range as.Preconditions {
+		if !c.Passed {
+			return Plan{}, precheckErr("%s: %s", c.Name, c.Detail)
 		}
-		return Plan{}, fmt.Errorf("precheck: %w", err)
+	}
+	if len(as.replicas) > 0 {
+		if err := a.Store.PutReplicas(ctx, as.Plan.Group.Name, as.replicas); err != nil {
+			return Plan{}, fmt.Errorf("precheck: record replicas: %w", err)
+		}
+	}
+	return as.Plan, nil
+}
+
+// AssessFailover checks every precondition of a failover and writes
+// nothing: the dry run.
+func (a *Activities) AssessFailover(ctx context.Context, in PlanInput) (Assessment, error) {
+	return a.assess(ctx, in)
+}
+
+// assess plans a failover and checks its preconditions, going on past an
+// unmet one where it can so a dry run shows them all. Its error is for a
+// failure to check (the store does not answer), not an unmet precondition.
+func (a *Activities) assess(ctx context.Context, in PlanInput) (Assessment, error) {
+	var as Assessment
+	check := func(name string, passed bool, format string, args ...any) bool {
+		c := Precondition{Name: name, Passed: passed}
+		if !passed {
+			c.Detail = fmt.Sprintf(format, args...)
+		}
+		as.Preconditions = append(as.Preconditions, c)
+		return passed
+	}
+	g, err := a.Store.GetGroup(ctx, in.Group)
+	if ferry.ErrorCode(err) == ferry.ENotFound {
+		check("group exists", false, "%v", err)
+		return as, nil
+	} else if err != nil {
+		return as, fmt.Errorf("precheck: %w", err)
 	}
 	p := Plan{Group: g, SourceSite: g.PrimarySite, TargetSite: g.DRSite}
 	if g.ActiveSite != "" {
@@ -65,16 +117,19 @@ func (a *Activities) Precheck(ctx context.Context, in PlanInput) (Plan, error) {
 	if in.TargetSite != "" {
 		p.TargetSite = in.TargetSite
 	}
-	if p.SourceSite == p.TargetSite {
-		return Plan{}, precheckErr("group %s already runs at site %s", g.Name, p.TargetSite)
+	if !check("target differs from the active site", p.SourceSite != p.TargetSite, "group %s already runs at site %s", g.Name, p.TargetSite) {
+		as.Plan = p
+		return as, nil
 	}
 
 	batches := map[string]*Batch{}
 	var order []string
-	add := func(resource, primaryBackend string) error {
+	routed := true
+	add := func(resource, primaryBackend string) {
 		src, dst, err := a.route(ctx, primaryBackend, p.SourceSite, p.TargetSite)
 		if err != nil {
-			return err
+			routed = check("route of "+resource, false, "%s", message(err))
+			return
 		}
 		key := src.Name + "->" + dst.backend.Name
 		b, ok := batches[key]
@@ -84,41 +139,34 @@ func (a *Activities) Precheck(ctx context.Context, in PlanInput) (Plan, error) {
 			order = append(order, key)
 		}
 		b.Resources = append(b.Resources, resource)
-		return nil
 	}
 	for _, v := range g.Volumes {
-		if err := add(v.Name, v.Backend); err != nil {
-			return Plan{}, err
-		}
+		add(v.Name, v.Backend)
 	}
-	for _, s := range g.Shares {
-		if err := add(s.Name, s.Backend); err != nil {
-			return Plan{}, err
-		}
+	for _, sh := range g.Shares {
+		add(sh.Name, sh.Backend)
 	}
 	sort.Strings(order)
 	for _, k := range order {
 		p.Batches = append(p.Batches, *batches[k])
 	}
+	as.Plan = p
+	if !routed {
+		return as, nil
+	}
 
 	// The target side must answer: a failover to a site we cannot reach
-	// cannot succeed, and failing now costs nothing.
+	// cannot succeed, and failing now costs nothing. A planned failover
+	// needs the source too; an unplanned one fences it instead.
 	p.PrimaryReachable = true
 	for _, b := range p.Batches {
 		st, err := a.Drivers.Storage.BackendStatus(ctx, b.Target)
-		if err != nil {
-			return Plan{}, wrap("precheck: target backend "+b.Target, err)
-		}
-		if !st.Reachable {
-			return Plan{}, precheckErr("target backend %s at site %s is unreachable", b.Target, p.TargetSite)
-		}
+		check("target backend "+b.Target+" reachable", err == nil && st.Reachable, "backend at site %s does not answer: %v", p.TargetSite, errText(err))
 		src, err := a.Drivers.Storage.BackendStatus(ctx, b.Source)
 		if err != nil || !src.Reachable {
 			if in.Mode == ferry.ModePlanned {
-				if err != nil && drivers.Kind(err) != drivers.Unreachable {
-					return Plan{}, wrap("precheck: source backend "+b.Source, err)
-				}
-				return Plan{}, precheckErr("source backend %s is unreachable: a planned failover needs it; start an unplanned failover instead", b.Source)
+				check("source backend "+b.Source+" reachable", false,
+					"a planned failover needs it (%v); start an unplanned failover instead", errText(err))
 			}
 			p.PrimaryReachable = false
 		}
@@ -134,39 +182,55 @@ func (a *Activities) Precheck(ctx context.Context, in PlanInput) (Plan, error) {
 	}
 	status, err := a.Drivers.Storage.ReplicationStatus(ctx, resources)
 	if err != nil && p.PrimaryReachable {
-		return Plan{}, wrap("precheck: replication status", err)
+		check("replication status readable", false, "%v", err)
 	}
 	atTarget := map[string]drivers.ReplicaStatus{}
-	var replicas []ferry.Replica
 	now := time.Now().UTC()
 	for _, r := range status {
 		if r.Site == p.TargetSite {
 			atTarget[r.Resource] = r
 		}
-		replicas = append(replicas, ferry.Replica{
+		as.replicas = append(as.replicas, ferry.Replica{
 			Group: g.Name, Resource: r.Resource, Kind: resourceKind(g, r.Resource), Site: r.Site,
 			Backend: r.Backend, State: r.State, Seq: r.Seq, LagSecs: r.Lag.Seconds(), Observed: now,
 		})
 	}
 	for _, res := range resources {
 		r, ok := atTarget[res]
+		name := "replica of " + res + " at " + p.TargetSite
 		switch {
 		case !ok:
-			return Plan{}, precheckErr("%s has no replica at site %s", res, p.TargetSite)
+			check(name, false, "%s has no replica at site %s", res, p.TargetSite)
 		case r.State == ferry.ReplicaError:
-			return Plan{}, precheckErr("replica of %s at site %s is in error", res, p.TargetSite)
+			check(name, false, "the replica is in error")
 		case r.Suspended:
+			check(name, true, "")
 			p.Warnings = append(p.Warnings, fmt.Sprintf("replication of %s to %s is suspended: the replica is stale (lag %s)", res, p.TargetSite, r.Lag.Round(time.Second)))
 		case r.State == ferry.ReplicaOutOfSync:
+			check(name, true, "")
 			p.Warnings = append(p.Warnings, fmt.Sprintf("replica of %s at %s is out_of_sync (lag %s)", res, p.TargetSite, r.Lag.Round(time.Second)))
+		default:
+			check(name, true, "")
 		}
 	}
-	if len(replicas) > 0 {
-		if err := a.Store.PutReplicas(ctx, g.Name, replicas); err != nil {
-			return Plan{}, fmt.Errorf("precheck: record replicas: %w", err)
-		}
+	as.Plan = p
+	return as, nil
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "unreachable"
 	}
-	return p, nil
+	return err.Error()
+}
+
+// message is an error's text without Temporal's wrapping.
+func message(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	return err.Error()
 }
 
 type routeTarget struct {

@@ -88,7 +88,7 @@ func (e *exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 var usages = map[string]string{
 	"apply":    "apply -f FILE",
-	"failover": "failover GROUP [--unplanned] [--target SITE] [--yes] [--detach] [--skip-approval] [--quiesce-policy abort|continue]",
+	"failover": "failover GROUP [--unplanned] [--target SITE] [--dry-run] [--yes] [--detach] [--skip-approval] [--quiesce-policy abort|continue]",
 	"runs":     "runs [--group G] [--site S] [--state S] [--kind K] [--limit N]",
 	"watch":    "watch RUN",
 	"report":   "report RUN [--markdown]",
@@ -127,7 +127,15 @@ func (c *CLI) Run(ctx context.Context, args []string) int {
 		err = c.report(ctx, rest)
 	case "groups", "sites", "backends":
 		err = c.list(ctx, verb, rest)
+	case "run":
+		err = c.runVerb(ctx, rest)
+	case "replication":
+		err = c.replicationVerb(ctx, rest)
 	default:
+		if _, ok := kindVerbs[verb]; ok {
+			err = c.kindVerb(ctx, verb, rest)
+			break
+		}
 		fmt.Fprintf(c.Stderr, "ferry: unknown verb %q (one of %s)\n", verb, strings.Join(Verbs, ", "))
 		return ExitUsage
 	}

@@ -24,6 +24,7 @@ func (c *CLI) failover(ctx context.Context, args []string) error {
 	detach := fs.Bool("detach", false, "start the run and return without watching it")
 	skipApproval := fs.Bool("skip-approval", false, "do not wait for an approval the group's policy asks for")
 	quiesce := fs.String("quiesce-policy", "", "abort or continue when guests cannot be quiesced")
+	dryRun := fs.Bool("dry-run", false, "show the steps, what would be touched and the preconditions; start nothing")
 	pos, err := parse(fs, args, "GROUP")
 	if err != nil {
 		return err
@@ -37,6 +38,16 @@ func (c *CLI) failover(ctx context.Context, args []string) error {
 	mode := ferry.ModePlanned
 	if *unplanned {
 		mode = ferry.ModeUnplanned
+	}
+	if *dryRun {
+		d, err := c.API.DryRun(ctx, apiclient.StartRunRequest{
+			Kind: ferry.KindFailover, Group: name, Mode: mode, Target: *target,
+			Options: apiclient.RunOptions{QuiescePolicy: *quiesce, SkipApproval: *skipApproval}, RequestedBy: c.User,
+		})
+		if err != nil {
+			return err
+		}
+		return printDryRun(c, d)
 	}
 	to := *target
 	if to == "" {

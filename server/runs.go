@@ -136,7 +136,7 @@ func (s *server) startRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.DryRun {
-		s.error(w, r, ferry.Invalid("dry_run", "dry runs are not implemented yet"))
+		s.writeDryRun(w, r, l)
 		return
 	}
 	resp, err := s.launch(r.Context(), l)

@@ -401,7 +401,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 		{"run option type", "POST", "/v1/runs", `{"kind":"failover","group":"shop","options":{"skip_approval":"yes"}}`, 422, "options.skip_approval"},
 		{"run unknown option", "POST", "/v1/runs", `{"kind":"failover","group":"shop","options":{"force":true}}`, 422, "force"},
 		{"run unknown field", "POST", "/v1/runs", `{"kind":"failover","group":"shop","priority":1}`, 422, "priority"},
-		{"run dry run", "POST", "/v1/runs", `{"kind":"failover","group":"shop","dry_run":true}`, 422, "dry_run"},
+		{"run dry run wrong type", "POST", "/v1/runs", `{"kind":"failover","group":"shop","dry_run":"yes"}`, 422, "dry_run"},
 		{"run oversize", "POST", "/v1/runs", `{"kind":"failover","requested_by":"` + strings.Repeat("x", 1<<20) + `"}`, 413, ""},
 		{"run state filter", "GET", "/v1/runs?state=sleeping", ``, 422, "state"},
 		{"run kind filter", "GET", "/v1/runs?kind=explode", ``, 422, "kind"},

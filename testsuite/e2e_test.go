@@ -5,6 +5,7 @@ package testsuite
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 	"github.com/ferrydr/ferry/internal/devserver"
 	"github.com/ferrydr/ferry/store"
 	"github.com/ferrydr/ferry/store/storetest"
+	"github.com/ferrydr/ferry/workflows"
 )
 
 // system is one Ferry deployment made of separate processes.
@@ -310,4 +312,84 @@ func TestSecondRunOfAGroupIsRefusedWith409(t *testing.T) {
 	r := s.waitEnded(ctx, first.ID)
 	require.Equal(t, ferry.RunCompleted, r.State, r.Message)
 	require.Equal(t, "site-b", r.Site)
+}
+
+func TestDryRunPlansChecksAndEstimatesWithoutStartingAnything(t *testing.T) {
+	s := startSystem(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	out, code := s.cli("apply", "-f", filepath.Join(repoRoot(t), "demo", "demo.yaml"))
+	require.Equal(t, 0, code, out)
+
+	dry := func(mode string) map[string]any {
+		t.Helper()
+		body := fmt.Sprintf(`{"kind":"failover","group":"shop","mode":%q,"dry_run":true}`, mode)
+		resp, err := http.Post(s.apiURL+"/v1/runs", "application/json", strings.NewReader(body))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var m map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&m))
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%v", m)
+		return m
+	}
+	m := dry(ferry.ModePlanned)
+	require.Equal(t, true, m["dry_run"])
+	require.Equal(t, true, m["ready"])
+	var g ferry.Group
+	for _, dg := range demo.Inventory().Groups {
+		if dg.Name == "shop" {
+			g = dg
+		}
+	}
+	var steps []string
+	for _, st := range m["steps"].([]any) {
+		steps = append(steps, st.(string))
+	}
+	require.Equal(t, workflows.FailoverSteps(g, ferry.ModePlanned), steps)
+	touches := fmt.Sprint(m["touches"])
+	require.Contains(t, touches, "promote on backend b-block")
+	require.Contains(t, touches, "b-volume-1, b-volume-2, b-volume-3")
+	require.Contains(t, touches, "DNS A shop.demo.example: 10.1.0.10 -> 10.2.0.10")
+	for _, c := range m["preconditions"].([]any) {
+		require.Equal(t, true, c.(map[string]any)["passed"], "%v", c)
+	}
+	require.Nil(t, m["rto_estimate_seconds"], "no run is recorded yet")
+	out, code = s.cli("failover", "shop", "--dry-run")
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "Dry run of failover: nothing was started.")
+	require.Contains(t, out, "[ok  ] target backend b-block reachable")
+
+	// Nothing was started or changed.
+	page, err := s.api.ListRuns(ctx, apiclient.RunFilter{})
+	require.NoError(t, err)
+	require.Empty(t, page.Items)
+	ledger, err := s.sim.Ledger(ctx)
+	require.NoError(t, err)
+	for _, l := range ledger {
+		require.NotEqual(t, sim.OutcomeApplied, l.Outcome, "a dry run changed %s", l.Key)
+	}
+
+	// With the primary site down a planned failover is not ready, and says
+	// why; an unplanned one is.
+	require.NoError(t, s.sim.SetSiteDown(ctx, "site-a", true))
+	m = dry(ferry.ModePlanned)
+	require.Equal(t, false, m["ready"])
+	require.Contains(t, fmt.Sprint(m["preconditions"]), "start an unplanned failover instead")
+	m = dry(ferry.ModeUnplanned)
+	require.Equal(t, true, m["ready"], "%v", m["preconditions"])
+	require.NoError(t, s.sim.SetSiteDown(ctx, "site-a", false))
+
+	// After a completed run the estimate comes from its recorded timings.
+	out, code = s.cli("failover", "shop", "--yes")
+	require.Equal(t, 0, code, out)
+	page, err = s.api.ListRuns(ctx, apiclient.RunFilter{Group: "shop"})
+	require.NoError(t, err)
+	done := s.waitEnded(ctx, page.Items[0].ID)
+	out, code = s.cli("failover", "shop", "--yes", "--target", "site-a") // home again
+	require.Equal(t, 0, code, out)
+	m = dry(ferry.ModePlanned)
+	require.NotNil(t, m["rto_estimate_seconds"])
+	require.Greater(t, m["rto_estimate_seconds"].(float64), 0.0)
+	require.Less(t, m["rto_estimate_seconds"].(float64), *done.RTOSeconds*3)
+	require.Contains(t, m["rto_basis"], "completed failover runs of group shop")
 }
