@@ -268,8 +268,8 @@ type Set struct {
 	Storage     Storage
 	Replication Replication
 	Host        HostFailover
-	Compute Compute
-	Network Network
-	DNS     DNS
-	Verify  Verify
+	Compute     Compute
+	Network     Network
+	DNS         DNS
+	Verify      Verify
 }
