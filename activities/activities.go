@@ -21,6 +21,7 @@ import (
 type Store interface {
 	ferry.InventoryStore
 	ferry.RunStore
+	ferry.EventStore
 }
 
 // Activities carries the drivers and the store. Register one value with the

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/url"
 	"reflect"
+	"time"
 
 	"github.com/caarlos0/env/v11"
 )
@@ -32,6 +33,9 @@ type Config struct {
 	DataDir   string `env:"DATA_DIR" envDefault:".data"`
 	LogFormat string `env:"LOG_FORMAT" envDefault:"text"` // text or json
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
+	// MonitorInterval is how often each backend's replication monitor reads
+	// its replicas (the workers start one monitor per backend).
+	MonitorInterval time.Duration `env:"MONITOR_INTERVAL" envDefault:"5m"`
 	// Worker tuning: concurrent activity and workflow task slots.
 	MaxConcurrentActivities    int `env:"MAX_CONCURRENT_ACTIVITIES" envDefault:"200"`
 	MaxConcurrentWorkflowTasks int `env:"MAX_CONCURRENT_WORKFLOW_TASKS" envDefault:"100"`

@@ -59,7 +59,7 @@ func (s *server) groups() collection[ferry.Group] {
 			x.Defaults()
 			return x.Validate()
 		},
-		put: s.Store.PutGroup, get: s.Store.GetGroup, list: s.Store.ListGroups, del: s.Store.DeleteGroup,
+		put: s.putGroupWithSchedule, get: s.Store.GetGroup, list: s.Store.ListGroups, del: s.deleteGroupWithSchedule,
 	}
 }
 
@@ -187,11 +187,20 @@ func (s *server) groupReplication(w http.ResponseWriter, r *http.Request) {
 		ok := rep.State != ferry.ReplicaError && rep.LagSecs <= float64(g.RPOSeconds)
 		items = append(items, replicaStatus{Replica: rep, RPOCompliant: ok})
 	}
+	// The replication monitor's recent events, newest first.
+	events := []ferry.ReplicationEvent{}
+	if es, ok := s.Store.(ferry.EventStore); ok {
+		if events, err = es.ListEvents(r.Context(), g.Name, 0); err != nil {
+			s.error(w, r, err)
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, struct {
-		Group      string          `json:"group"`
-		RPOSeconds int             `json:"rpo_seconds"`
-		Items      []replicaStatus `json:"items"`
-	}{g.Name, g.RPOSeconds, items})
+		Group      string                   `json:"group"`
+		RPOSeconds int                      `json:"rpo_seconds"`
+		Items      []replicaStatus          `json:"items"`
+		Events     []ferry.ReplicationEvent `json:"events"`
+	}{g.Name, g.RPOSeconds, items, events})
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {

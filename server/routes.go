@@ -38,6 +38,9 @@ func (s *server) routes() http.Handler {
 		r.Get("/groups/{name}", getItem(s, groups))
 		r.Delete("/groups/{name}", deleteItem(s, groups))
 		r.Get("/groups/{name}/replication", s.groupReplication)
+		r.Put("/groups/{name}/drill-schedule", s.putDrillSchedule)
+		r.Delete("/groups/{name}/drill-schedule", s.deleteDrillSchedule)
+		r.Get("/schedules", s.listSchedules)
 
 		r.Post("/runs", s.startRun)
 		r.Get("/runs", s.listRuns)

@@ -250,11 +250,17 @@ func (s *server) launch(ctx context.Context, l launch) (startRunResponse, error)
 				runID = d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
 			}
 		}
-		scope := l.Lock
-		if scope == "" {
-			scope = wfID
+		if l.Lock != "" {
+			return startRunResponse{}, runConflict(l.Lock, runID)
 		}
-		return startRunResponse{}, runConflict(scope, runID)
+		scope := l.Run.Kind + " scope " + wfID
+		for _, s := range []struct{ what, name string }{{"site", l.Run.Site}, {"backend", l.Run.Backend}} {
+			if s.name != "" {
+				scope = fmt.Sprintf("%s %q", s.what, s.name)
+				break
+			}
+		}
+		return startRunResponse{}, scopeConflict(scope, runID)
 	}
 	if err != nil {
 		return startRunResponse{}, fmt.Errorf("start %s run %s: %w", l.Run.Kind, wfID, err)
@@ -294,9 +300,15 @@ func searchAttributes(r ferry.Run) temporal.SearchAttributes {
 }
 
 func runConflict(group, runID string) error {
-	msg := fmt.Sprintf("group %q already has a running run", group)
+	return scopeConflict(fmt.Sprintf("group %q", group), runID)
+}
+
+// scopeConflict says that what a run acts on (a group, a site, a backend)
+// already has a running run, and which.
+func scopeConflict(scope, runID string) error {
+	msg := scope + " already has a running run"
 	if runID != "" {
-		msg = fmt.Sprintf("group %q already has a running run: %s", group, runID)
+		msg += ": " + runID
 	}
 	return &runConflictError{RunID: runID, Msg: msg}
 }

@@ -388,7 +388,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 		{"run empty", "POST", "/v1/runs", ``, 400, ""},
 		{"run missing kind", "POST", "/v1/runs", `{"group":"shop"}`, 422, "kind"},
 		{"run unknown kind", "POST", "/v1/runs", `{"kind":"explode","group":"shop"}`, 422, "kind"},
-		{"run kind not implemented", "POST", "/v1/runs", `{"kind":"drill","group":"shop"}`, 422, "kind"},
+		{"run drill without group", "POST", "/v1/runs", `{"kind":"drill"}`, 422, "group"},
 		{"run kind number", "POST", "/v1/runs", `{"kind":1}`, 422, "kind"},
 		{"run missing group", "POST", "/v1/runs", `{"kind":"failover"}`, 422, "group"},
 		{"run unknown group", "POST", "/v1/runs", `{"kind":"failover","group":"nope"}`, 422, "group"},

@@ -56,6 +56,11 @@ type FailoverInput struct {
 	// MaxAttempts bounds how often a step's activity retries by itself
 	// before the run compensates or pauses (default 5).
 	MaxAttempts int `json:"max_attempts,omitempty"`
+	// FenceEpoch, when set, is the epoch an unplanned failover fences under
+	// (an evacuation gives all its groups one, so failovers of groups that
+	// share a backend do not race each other's epochs). The fence is then
+	// the caller's: a rollback leaves it in place.
+	FenceEpoch int64 `json:"fence_epoch,omitempty"`
 }
 
 // SteerRequest is the argument of every steering update.

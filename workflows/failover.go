@@ -273,8 +273,14 @@ func (w *failover) demote(ctx workflow.Context) error {
 // promoted, so there are never two writable actives (invariant 1).
 func (w *failover) fence(ctx workflow.Context) error {
 	epoch := workflow.GetInfo(ctx).WorkflowStartTime.UnixNano()
+	if w.in.FenceEpoch != 0 {
+		epoch = w.in.FenceEpoch
+	}
 	sources := w.sourceBackends()
 	w.compensate(StepFence, func(ctx workflow.Context) error {
+		if w.in.FenceEpoch != 0 {
+			return nil // the caller's fence, the caller's to lift
+		}
 		return w.each(ctx, len(sources), func(ctx workflow.Context, i int) error {
 			return workflow.ExecuteActivity(w.opts(ctx, "compensate"), a.Unfence, activities.FenceInput{
 				Key: w.key("unfence", sources[i]), Backend: sources[i], Epoch: epoch,

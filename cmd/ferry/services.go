@@ -186,6 +186,7 @@ func runWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, args
 		return fmt.Errorf("start worker: %w", err)
 	}
 	logger.Info("worker polling", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
+	go ensureMonitors(ctx, c, st, cfg, logger)
 	<-ctx.Done()
 	w.Stop()
 	return nil
@@ -300,6 +301,13 @@ func runDev(ctx context.Context, cfg config.Config, logger *slog.Logger, args []
 	}
 	defer w.Stop()
 
+	if os.Getenv("FERRY_MONITOR_INTERVAL") == "" {
+		// The demo's monitors report every 30 s, so replication health
+		// moves while someone watches.
+		cfg.MonitorInterval = 30 * time.Second
+	}
+	go ensureMonitors(ctx, c, st, cfg, logger)
+
 	errc := make(chan error, 2)
 	go func() { errc <- serveHTTP(ctx, cfg.SimAddr, sim.NewHandler(cloud), logger, "simulator") }()
 	go func() { errc <- serveHTTP(ctx, cfg.HTTPAddr, apiHandler(cfg, st, c, logger), logger, "API") }()
@@ -409,4 +417,20 @@ func trimScheme(u string) string {
 		}
 	}
 	return u
+}
+
+// ensureMonitors starts one replication monitor per backend of the
+// inventory, and again every minute so new backends get theirs; a monitor
+// that runs is left alone.
+func ensureMonitors(ctx context.Context, c client.Client, st *store.Store, cfg config.Config, logger *slog.Logger) {
+	for {
+		if err := worker.EnsureMonitors(ctx, c, st, cfg.TaskQueue, cfg.MonitorInterval); err != nil && ctx.Err() == nil {
+			logger.Warn("replication monitors not started", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Minute):
+		}
+	}
 }

@@ -47,7 +47,7 @@ func NewInProcess(c *Cloud) *Client {
 
 // Set returns the client as a full set of drivers.
 func (c *Client) Set() drivers.Set {
-	return drivers.Set{Storage: c, Compute: c, Network: c, DNS: c, Verify: c}
+	return drivers.Set{Storage: c, Replication: c, Host: c, Compute: c, Network: c, DNS: c, Verify: c}
 }
 
 type inProcess struct{ h http.Handler }

@@ -60,6 +60,11 @@ type resource struct {
 	demoted   bool
 	lost      int64
 	discarded int64
+	// suspended: shipping writes to the secondaries is paused (replication.go).
+	suspended bool
+	// status is "" (available) or StatusError: a host failover left the
+	// resource behind because it is not replicated to the target.
+	status string
 }
 
 type server struct {
@@ -379,7 +384,7 @@ func (c *Cloud) materialize(now time.Time) {
 	for _, r := range c.resources {
 		src := r.replicas[r.active]
 		for i, sec := range r.replicas {
-			if i == r.active || sec.diverged {
+			if i == r.active || sec.diverged || r.suspended {
 				continue
 			}
 			if !c.linkUp(c.replicaSite(src), c.replicaSite(sec)) {
@@ -422,9 +427,10 @@ func (r *resource) lastAt(rep *replica) time.Time {
 func (c *Cloud) replicaStatus(r *resource, i int, now time.Time) drivers.ReplicaStatus {
 	rep := r.replicas[i]
 	src := r.replicas[r.active]
-	st := drivers.ReplicaStatus{Resource: r.name, Site: c.replicaSite(rep), Backend: rep.backend, Seq: rep.seq()}
+	st := drivers.ReplicaStatus{Resource: r.name, Site: c.replicaSite(rep), Backend: rep.backend, Seq: rep.seq(),
+		Suspended: r.suspended && i != r.active}
 	switch {
-	case !c.siteUp(st.Site) || rep.diverged:
+	case !c.siteUp(st.Site) || rep.diverged || r.status == StatusError:
 		st.State = ferry.ReplicaError
 		st.LastConsistent = r.lastAt(rep)
 	case i == r.active && !r.demoted:
@@ -589,6 +595,10 @@ func mutate[T any](ctx context.Context, c *Cloud, cl call, fn func(now time.Time
 		v, _ := d.result.(T)
 		return v, nil
 	}
+	if err := c.refuseFrozen(cl); err != nil {
+		record(OutcomeFailed, err)
+		return zero, err
+	}
 	c.materialize(now)
 	v, err := fn(now)
 	if err != nil {
@@ -728,7 +738,7 @@ func (c *Cloud) State() State {
 	}
 	sort.Slice(st.Backends, func(i, j int) bool { return st.Backends[i].Name < st.Backends[j].Name })
 	for _, r := range c.resources {
-		rs := ResourceState{Name: r.name}
+		rs := ResourceState{Name: r.name, Status: r.status}
 		for i, rep := range r.replicas {
 			active := i == r.active && !r.demoted
 			role := RoleSecondary
@@ -798,7 +808,7 @@ func (c *Cloud) ResourceInfo(name string) (ResourceInfo, error) {
 	c.materialize(now)
 	src := r.replicas[r.active]
 	ri := ResourceInfo{Name: name, ActiveSite: c.replicaSite(src), ActiveBackend: src.backend, ActiveSeq: src.seq(),
-		LostWrites: r.lost, DiscardedWrites: r.discarded}
+		LostWrites: r.lost, DiscardedWrites: r.discarded, Status: r.status}
 	for i, rep := range r.replicas {
 		st := c.replicaStatus(r, i, now)
 		ri.Replicas = append(ri.Replicas, ReplicaInfo{Site: st.Site, Backend: rep.backend, Seq: rep.seq(), State: st.State, Diverged: rep.diverged})

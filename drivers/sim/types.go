@@ -107,7 +107,9 @@ type MemberState struct {
 
 // ResourceState is one volume or share and its replicas, sorted by site.
 type ResourceState struct {
-	Name     string         `json:"name"`
+	Name string `json:"name"`
+	// Status is "error" when a host failover left the resource behind.
+	Status   string         `json:"status,omitempty"`
 	Replicas []ReplicaState `json:"replicas"`
 }
 
@@ -170,6 +172,8 @@ type ResourceInfo struct {
 	LostWrites int64 `json:"lost_writes"`
 	// DiscardedWrites sums the diverged writes Resync threw away.
 	DiscardedWrites int64 `json:"discarded_writes"`
+	// Status is "error" when a host failover left the resource behind.
+	Status string `json:"status,omitempty"`
 }
 
 // ReplicaInfo is one replica's applied point.
