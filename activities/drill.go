@@ -74,10 +74,12 @@ func (a *Activities) DrillPrecheck(ctx context.Context, in DrillPlanInput) (Dril
 		return DrillPlan{}, precheckErr("group %s has no replica site to drill at", g.Name)
 	}
 
-	rec := in.Run
-	rec.Site = p.Site
-	if err := a.Store.CreateRun(ctx, rec); err != nil {
-		return DrillPlan{}, fmt.Errorf("drill precheck: record the run: %w", err)
+	// A dry run plans without a record of its own: it writes nothing.
+	if rec := in.Run; rec.ID != "" {
+		rec.Site = p.Site
+		if err := a.Store.CreateRun(ctx, rec); err != nil {
+			return DrillPlan{}, fmt.Errorf("drill precheck: record the run: %w", err)
+		}
 	}
 	if err := a.refuseOtherRuns(ctx, in); err != nil {
 		return DrillPlan{}, err

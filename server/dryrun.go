@@ -42,6 +42,16 @@ func (s *server) dryRun(ctx context.Context, l launch) (dryRunResponse, error) {
 	switch v := l.Input.(type) {
 	case workflows.FailoverInput:
 		in.Failover = &v
+	case workflows.LifecycleInput:
+		in.Lifecycle = &v
+	case workflows.DrillInput:
+		in.Drill = &v
+	case workflows.BackendFailoverInput:
+		in.Backend = &v
+	case workflows.SharePromoteInput:
+		in.Share = &v
+	case workflows.EvacuateInput:
+		in.Evacuate = &v
 	default:
 		return dryRunResponse{}, ferry.Invalid("dry_run", "dry runs of %s runs are not available yet", l.Run.Kind)
 	}

@@ -254,7 +254,7 @@ func (s *server) launch(ctx context.Context, l launch) (startRunResponse, error)
 			return startRunResponse{}, runConflict(l.Lock, runID)
 		}
 		scope := l.Run.Kind + " scope " + wfID
-		for _, s := range []struct{ what, name string }{{"site", l.Run.Site}, {"backend", l.Run.Backend}} {
+		for _, s := range []struct{ what, name string }{{"backend", l.Run.Backend}, {"site", l.Run.Site}} {
 			if s.name != "" {
 				scope = fmt.Sprintf("%s %q", s.what, s.name)
 				break

@@ -393,3 +393,106 @@ func TestDryRunPlansChecksAndEstimatesWithoutStartingAnything(t *testing.T) {
 	require.Less(t, m["rto_estimate_seconds"].(float64), *done.RTOSeconds*3)
 	require.Contains(t, m["rto_basis"], "completed failover runs of group shop")
 }
+
+func TestDryRunOfEveryKindStartsNothing(t *testing.T) {
+	s := startSystem(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	out, code := s.cli("apply", "-f", filepath.Join(repoRoot(t), "demo", "demo.yaml"))
+	require.Equal(t, 0, code, out)
+
+	for _, req := range []apiclient.StartRunRequest{
+		{Kind: ferry.KindFailover, Group: "shop"},
+		{Kind: ferry.KindProtect, Group: "shop"},
+		{Kind: ferry.KindReprotect, Group: "shop"},
+		{Kind: ferry.KindSuspend, Group: "shop"},
+		{Kind: ferry.KindUnprotect, Group: "crm"},
+		{Kind: ferry.KindDrill, Group: "shop"},
+		{Kind: ferry.KindBackendFailover, Backend: "a-block"},
+		{Kind: ferry.KindSharePromote, Share: "shop-media"},
+		{Kind: ferry.KindEvacuate, Site: "site-a"},
+	} {
+		t.Run(req.Kind, func(t *testing.T) {
+			d, err := s.api.DryRun(ctx, req)
+			require.NoError(t, err)
+			require.True(t, d.DryRun)
+			require.Equal(t, req.Kind, d.Kind)
+			require.NotEmpty(t, d.Steps)
+			require.NotEmpty(t, d.Preconditions)
+			require.True(t, d.Ready, "%+v", d.Preconditions)
+			if req.Kind != ferry.KindSuspend && req.Kind != ferry.KindProtect && req.Kind != ferry.KindReprotect && req.Kind != ferry.KindUnprotect {
+				require.NotEmpty(t, d.Touches)
+			}
+		})
+	}
+	// A dry run that cannot pass says why.
+	d, err := s.api.DryRun(ctx, apiclient.StartRunRequest{Kind: ferry.KindBackendFailover, Backend: "a-block", Target: "default"})
+	require.NoError(t, err)
+	require.False(t, d.Ready)
+	require.NotEmpty(t, d.Preconditions[0].Detail)
+
+	page, err := s.api.ListRuns(ctx, apiclient.RunFilter{})
+	require.NoError(t, err)
+	require.Empty(t, page.Items, "a dry run records no run")
+	ledger, err := s.sim.Ledger(ctx)
+	require.NoError(t, err)
+	for _, l := range ledger {
+		require.NotEqual(t, sim.OutcomeApplied, l.Outcome, "a dry run changed %s", l.Key)
+	}
+}
+
+// TestEveryKindFromTheCLI runs the whole catalog on the demo through the
+// real binary, the way an operator would, each run to completion.
+func TestEveryKindFromTheCLI(t *testing.T) {
+	s := startSystem(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	out, code := s.cli("apply", "-f", filepath.Join(repoRoot(t), "demo", "demo.yaml"))
+	require.Equal(t, 0, code, out)
+
+	steps := [][]string{
+		{"drill", "shop"},
+		{"replication", "suspend", "shop", "--yes"},
+		{"replication", "resume", "shop"},
+		{"unprotect", "shop", "--yes"},
+		{"protect", "shop", "--yes"},
+		{"share-promote", "shop-media", "--yes"},
+		{"share-promote", "shop-media", "--target", "site-a", "--yes"},
+		{"failover", "shop", "--yes"},
+		{"failback", "shop", "--yes"},
+		{"backend-failover", "a-files", "--yes"},
+		{"backend-failover", "a-files", "--target", "default", "--yes"},
+		{"evacuate", "site-a", "--yes", "--skip-approval"},
+		{"reprotect", "shop", "--yes"},
+		{"reprotect", "crm", "--yes"},
+	}
+	for _, args := range steps {
+		out, code := s.cli(args...)
+		require.Equal(t, 0, code, "ferry %s:\n%s", strings.Join(args, " "), out)
+		require.Contains(t, out, "completed", "ferry %s:\n%s", strings.Join(args, " "), out)
+	}
+	// Every kind left a completed record.
+	page, err := s.api.ListRuns(ctx, apiclient.RunFilter{ListOptions: apiclient.ListOptions{Limit: 200}})
+	require.NoError(t, err)
+	kinds := map[string]bool{}
+	for _, r := range page.Items {
+		if r.State == ferry.RunCompleted {
+			kinds[r.Kind] = true
+		}
+	}
+	for _, k := range []string{ferry.KindFailover, ferry.KindProtect, ferry.KindUnprotect, ferry.KindReprotect, ferry.KindFailback,
+		ferry.KindDrill, ferry.KindEvacuate, ferry.KindBackendFailover, ferry.KindSharePromote, ferry.KindSuspend, ferry.KindResume} {
+		require.True(t, kinds[k], "no completed %s run", k)
+	}
+	ledger, err := s.sim.Ledger(ctx)
+	require.NoError(t, err)
+	applied := map[string]int{}
+	for _, l := range ledger {
+		if l.Outcome == sim.OutcomeApplied {
+			applied[l.Key]++
+		}
+	}
+	for k, n := range applied {
+		require.Equal(t, 1, n, "side effect %s applied %d times", k, n)
+	}
+}

@@ -264,16 +264,30 @@ func (w *runner) finish(ctx workflow.Context, err error) {
 			w.run.Steps[i].Note = joinNote(w.run.Steps[i].Note, "not run")
 		}
 	}
+	// The final state shows only once the record is stored: a client that
+	// sees "completed" may start the group's next run at once, and must not
+	// meet this one still holding the group's workflow id.
+	final := w.run.State
+	w.run.State = ferry.RunRunning
 	st := w.step(StepRecord)
 	st.State, st.Started, st.Attempts = ferry.StepRunning, timePtr(now(dctx)), 1
 	end := now(dctx)
-	w.run.Ended = &end
-	st.State, st.Ended = ferry.StepCompleted, timePtr(end)
-	in := activities.RecordInput{Run: w.run}
+	rec := w.run
+	rec.State, rec.Ended = final, &end
+	rec.Steps = append([]ferry.Step(nil), w.run.Steps...)
+	for i := range rec.Steps {
+		if rec.Steps[i].Name == StepRecord {
+			rec.Steps[i].State, rec.Steps[i].Ended = ferry.StepCompleted, timePtr(end)
+		}
+	}
+	in := activities.RecordInput{Run: rec}
 	if w.committed {
 		in.ActiveSite = w.activeSite
 	}
-	if rerr := workflow.ExecuteActivity(w.opts(dctx, "record"), a.RecordRun, in).Get(dctx, nil); rerr != nil {
+	rerr := workflow.ExecuteActivity(w.opts(dctx, "record"), a.RecordRun, in).Get(dctx, nil)
+	w.run = rec
+	if rerr != nil {
+		st := w.step(StepRecord)
 		st.State, st.Error = ferry.StepFailed, message(rerr)
 	}
 }

@@ -156,9 +156,9 @@ func workerOptions(cfg config.Config) worker.Options {
 	return worker.Options{MaxConcurrentActivities: cfg.MaxConcurrentActivities, MaxConcurrentWorkflowTasks: cfg.MaxConcurrentWorkflowTasks}
 }
 
-func simDrivers(cl *sim.Client) drivers.Set {
-	return drivers.Set{Storage: cl, Compute: cl, Network: cl, DNS: cl, Verify: cl}
-}
+// simDrivers is every port, and every optional capability, the simulator
+// offers.
+func simDrivers(cl *sim.Client) drivers.Set { return cl.Set() }
 
 func runWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, args []string, _ io.Writer) error {
 	if len(args) > 0 {
