@@ -60,6 +60,9 @@ type InventoryStore interface {
 	SetGroupActiveSite(ctx context.Context, name, site string) error
 
 	PutReplicas(ctx context.Context, group string, rs []Replica) error
+	// ReplaceReplicas records rs as the group's whole observed set: records
+	// of replicas not in it are removed.
+	ReplaceReplicas(ctx context.Context, group string, rs []Replica) error
 	ListReplicas(ctx context.Context, group string) ([]Replica, error)
 
 	// ApplyInventory puts every item of inv in one transaction: all or

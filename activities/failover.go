@@ -667,7 +667,7 @@ func (a *Activities) refreshReplicas(ctx context.Context, group string) error {
 		rs = append(rs, ferry.Replica{Group: group, Resource: r.Resource, Kind: resourceKind(g, r.Resource), Site: r.Site,
 			Backend: r.Backend, State: r.State, Seq: r.Seq, LagSecs: r.Lag.Seconds(), Observed: now})
 	}
-	return a.Store.PutReplicas(ctx, group, rs)
+	return a.Store.ReplaceReplicas(ctx, group, rs)
 }
 
 // heartbeatDuring heartbeats while fn runs, so a long driver call (a promote

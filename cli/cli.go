@@ -129,6 +129,10 @@ func (c *CLI) Run(ctx context.Context, args []string) int {
 		err = c.list(ctx, verb, rest)
 	case "run":
 		err = c.runVerb(ctx, rest)
+	case "drill-schedule":
+		err = c.drillSchedule(ctx, rest)
+	case "schedules":
+		err = c.schedules(ctx, rest)
 	case "replication":
 		err = c.replicationVerb(ctx, rest)
 	default:

@@ -14,6 +14,16 @@ import (
 // other replicas are kept. A replica's Group, when set, must be group; a zero
 // Observed means now.
 func (s *Store) PutReplicas(ctx context.Context, group string, rs []ferry.Replica) error {
+	return s.putReplicas(ctx, group, rs, false)
+}
+
+// ReplaceReplicas records rs as the whole observed set of the group's
+// replicas: records of replicas not in rs (removed by an unprotect) go.
+func (s *Store) ReplaceReplicas(ctx context.Context, group string, rs []ferry.Replica) error {
+	return s.putReplicas(ctx, group, rs, true)
+}
+
+func (s *Store) putReplicas(ctx context.Context, group string, rs []ferry.Replica, replace bool) error {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		ok, err := lockRow(ctx, tx, `SELECT true FROM protection_groups WHERE name = $1 FOR KEY SHARE`, group)
 		if err != nil {
@@ -45,6 +55,16 @@ func (s *Store) PutReplicas(ctx context.Context, group string, rs []ferry.Replic
 				SET kind = EXCLUDED.kind, backend = EXCLUDED.backend, state = EXCLUDED.state,
 				    seq = EXCLUDED.seq, lag_seconds = EXCLUDED.lag_seconds, observed = EXCLUDED.observed`,
 				group, r.Resource, r.Kind, r.Site, r.Backend, r.State, r.Seq, r.LagSecs, observed)
+		}
+		if replace {
+			resources := make([]string, len(rs))
+			sites := make([]string, len(rs))
+			for i, r := range rs {
+				resources[i], sites[i] = r.Resource, r.Site
+			}
+			batch.Queue(`
+				DELETE FROM replicas WHERE group_name = $1 AND (resource, site) NOT IN (
+					SELECT * FROM unnest($2::text[], $3::text[]))`, group, resources, sites)
 		}
 		if batch.Len() == 0 {
 			return nil

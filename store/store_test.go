@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ferrydr/ferry"
+	"github.com/ferrydr/ferry/demo"
 	"github.com/ferrydr/ferry/store"
 	"github.com/ferrydr/ferry/store/storetest"
 	"github.com/stretchr/testify/require"
@@ -743,4 +744,30 @@ func TestReplicas(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, empty, 2)
 	require.NoError(t, s.DeleteGroup(ctx, "shop"))
+}
+
+func TestReplaceReplicasDropsWhatIsGone(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.New(t)
+	require.NoError(t, st.ApplyInventory(ctx, demo.Inventory()))
+	both := []ferry.Replica{
+		{Resource: "shop-db-data", Kind: "volume", Site: "site-a", Backend: "a-block", State: ferry.ReplicaActive},
+		{Resource: "shop-db-data", Kind: "volume", Site: "site-b", Backend: "b-block", State: ferry.ReplicaInSync},
+	}
+	require.NoError(t, st.PutReplicas(ctx, "shop", both))
+	// An unprotect removed the DR replica: replacing with the active alone
+	// drops the other record; a put would have kept it.
+	require.NoError(t, st.PutReplicas(ctx, "shop", both[:1]))
+	got, err := st.ListReplicas(ctx, "shop")
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.NoError(t, st.ReplaceReplicas(ctx, "shop", both[:1]))
+	got, err = st.ListReplicas(ctx, "shop")
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, "site-a", got[0].Site)
+	require.NoError(t, st.ReplaceReplicas(ctx, "shop", nil))
+	got, err = st.ListReplicas(ctx, "shop")
+	require.NoError(t, err)
+	require.Empty(t, got)
 }

@@ -471,6 +471,23 @@ func TestEveryKindFromTheCLI(t *testing.T) {
 		require.Equal(t, 0, code, "ferry %s:\n%s", strings.Join(args, " "), out)
 		require.Contains(t, out, "completed", "ferry %s:\n%s", strings.Join(args, " "), out)
 	}
+	// A weekly drill, listed, then removed.
+	out, code = s.cli("drill-schedule", "shop", "0 3 * * 1", "--hold", "10m")
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, `drill schedule of group shop created: "0 3 * * 1", next drill`)
+	out, code = s.cli("schedules")
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "shop")
+	require.Contains(t, out, "0 3 * * 1")
+	out, code = s.cli("drill-schedule", "shop", "not a cron")
+	require.Equal(t, 1, code, out)
+	require.Contains(t, out, "cron")
+	out, code = s.cli("drill-schedule", "shop", "--delete")
+	require.Equal(t, 0, code, out)
+	out, code = s.cli("schedules")
+	require.Equal(t, 0, code, out)
+	require.NotContains(t, out, "0 3 * * 1")
+
 	// Every kind left a completed record.
 	page, err := s.api.ListRuns(ctx, apiclient.RunFilter{ListOptions: apiclient.ListOptions{Limit: 200}})
 	require.NoError(t, err)

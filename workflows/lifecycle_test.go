@@ -85,6 +85,13 @@ func TestUnprotectThenProtect(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, ferry.RunCompleted, rec.State)
 	require.Equal(t, ferry.KindUnprotect, rec.Kind)
+	// The inventory forgets the removed replicas.
+	stored, err := e.st.ListReplicas(e.ctx, "shop")
+	require.NoError(t, err)
+	require.NotEmpty(t, stored)
+	for _, rep := range stored {
+		require.Equal(t, "site-a", rep.Site, "a removed replica is still recorded: %+v", rep)
+	}
 
 	// Production kept writing while unprotected.
 	_, err = e.sim.Write(e.ctx, "shop-db-data", 3)
