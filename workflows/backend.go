@@ -70,22 +70,12 @@ type backendFailover struct {
 // failover leaves replication_status failover-error and the run failed,
 // saying why; after it a failing step pauses for an operator.
 func BackendFailoverWorkflow(ctx workflow.Context, in BackendFailoverInput) (ferry.Run, error) {
-	info := workflow.GetInfo(ctx)
 	w := &backendFailover{in: in}
-	w.runID, w.maxAttempts = info.WorkflowExecution.RunID, in.MaxAttempts
-	w.run = ferry.Run{
-		ID: w.runID, WorkflowID: info.WorkflowExecution.ID, Kind: ferry.KindBackendFailover,
-		Backend: in.Backend, State: ferry.RunRunning, RequestedBy: in.RequestedBy, Created: info.WorkflowStartTime.UTC(),
-	}
-	w.commitStep = StepFailover
-	if err := w.setup(ctx); err != nil {
+	run := ferry.Run{Kind: ferry.KindBackendFailover, Backend: in.Backend, RequestedBy: in.RequestedBy}
+	if err := w.begin(ctx, run, in.MaxAttempts, StepFailover, BackendFailoverSteps()...); err != nil {
 		return ferry.Run{}, err
 	}
-	w.expect(BackendFailoverSteps()...)
-	err := w.execute(ctx)
-	w.finish(ctx, err)
-	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
-	return w.run, nil
+	return w.end(ctx, w.execute(ctx))
 }
 
 func (w *backendFailover) execute(ctx workflow.Context) error {
@@ -314,23 +304,12 @@ type sharePromote struct {
 // as a secondary, in_sync once it has caught up. Before promote a failure
 // undoes the demote (rolled_back); after it a failing step pauses.
 func SharePromoteWorkflow(ctx workflow.Context, in SharePromoteInput) (ferry.Run, error) {
-	info := workflow.GetInfo(ctx)
 	w := &sharePromote{in: in}
-	w.runID, w.maxAttempts = info.WorkflowExecution.RunID, in.MaxAttempts
-	w.run = ferry.Run{
-		ID: w.runID, WorkflowID: info.WorkflowExecution.ID, Kind: ferry.KindSharePromote,
-		Group: in.Group, State: ferry.RunRunning, RequestedBy: in.RequestedBy, Created: info.WorkflowStartTime.UTC(),
-		RunDetails: ferry.RunDetails{Share: in.Share},
-	}
-	w.commitStep = StepPromote
-	if err := w.setup(ctx); err != nil {
+	run := ferry.Run{Kind: ferry.KindSharePromote, Group: in.Group, RequestedBy: in.RequestedBy, RunDetails: ferry.RunDetails{Share: in.Share}}
+	if err := w.begin(ctx, run, in.MaxAttempts, StepPromote, StepPrecheck); err != nil {
 		return ferry.Run{}, err
 	}
-	w.expect(StepPrecheck)
-	err := w.execute(ctx)
-	w.finish(ctx, err)
-	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
-	return w.run, nil
+	return w.end(ctx, w.execute(ctx))
 }
 
 func (w *sharePromote) execute(ctx workflow.Context) error {

@@ -92,24 +92,17 @@ type drill struct {
 // always runs (success, failure, abort, cancel, a worker lost on the way)
 // and removes exactly what the drill recorded it created.
 func DrillWorkflow(ctx workflow.Context, in DrillInput) (ferry.Run, error) {
-	info := workflow.GetInfo(ctx)
 	if in.RequestedBy == "" && in.Scheduled {
 		in.RequestedBy = "schedule"
 	}
 	w := &drill{in: in, clones: map[string][]string{}, cloneOf: map[string]string{}}
-	w.runID, w.maxAttempts = info.WorkflowExecution.RunID, in.MaxAttempts
-	w.run = ferry.Run{
-		ID: w.runID, WorkflowID: info.WorkflowExecution.ID, Kind: ferry.KindDrill,
-		Group: in.Group, State: ferry.RunRunning, RequestedBy: in.RequestedBy,
-		Created: info.WorkflowStartTime.UTC(),
+	run := ferry.Run{Kind: ferry.KindDrill, Group: in.Group, RequestedBy: in.RequestedBy}
+	if err := w.begin(ctx, run, in.MaxAttempts, w.commitStep, StepPrecheck); err != nil {
+		return ferry.Run{}, err
 	}
 	if in.Scheduled {
 		w.flag("scheduled")
 	}
-	if err := w.setup(ctx); err != nil {
-		return ferry.Run{}, err
-	}
-	w.expect(StepPrecheck)
 
 	err := w.execute(ctx)
 	if w.created() && !errors.Is(err, errAborted) && !isCanceled(err) && ctx.Err() == nil {
@@ -121,9 +114,7 @@ func DrillWorkflow(ctx workflow.Context, in DrillInput) (ferry.Run, error) {
 		}
 	}
 	w.cleanup(ctx)
-	w.finish(ctx, err)
-	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
-	return w.run, nil
+	return w.end(ctx, err)
 }
 
 // execute is the runbook up to the report; cleanup follows whatever it
@@ -297,10 +288,7 @@ func (w *drill) checks(ctx workflow.Context) error {
 	if len(g.Checks) == 0 {
 		w.step(StepChecks).Note = "no checks defined"
 	} else {
-		specs := make([]drivers.CheckSpec, 0, len(g.Checks))
-		for _, c := range g.Checks {
-			specs = append(specs, drivers.CheckSpec{Name: c.Name, Type: c.Type, Target: c.Target, Expect: c.Expect})
-		}
+		specs := checkSpecs(g)
 		var results []drivers.CheckResult
 		err := workflow.ExecuteActivity(w.opts(ctx, "short"), a.DrillChecks, activities.VerifyInput{
 			Site: w.plan.Site, Network: w.bubble, Checks: specs,

@@ -78,21 +78,11 @@ func EvacuateWorkflow(ctx workflow.Context, in EvacuateInput) (ferry.Run, error)
 		in.Concurrency = DefaultEvacuateConcurrency
 	}
 	w := &evacuation{in: in, epoch: info.WorkflowStartTime.UnixNano()}
-	w.runID, w.maxAttempts = info.WorkflowExecution.RunID, in.MaxAttempts
-	w.run = ferry.Run{
-		ID: w.runID, WorkflowID: info.WorkflowExecution.ID, Kind: ferry.KindEvacuate,
-		Site: in.Site, Mode: in.Mode, State: ferry.RunRunning,
-		RequestedBy: in.RequestedBy, Created: info.WorkflowStartTime.UTC(),
-	}
-	if err := w.setup(ctx); err != nil {
+	run := ferry.Run{Kind: ferry.KindEvacuate, Site: in.Site, Mode: in.Mode, RequestedBy: in.RequestedBy}
+	if err := w.begin(ctx, run, in.MaxAttempts, w.commitStep, StepPrecheck, StepApproval); err != nil {
 		return ferry.Run{}, err
 	}
-	w.expect(StepPrecheck, StepApproval)
-
-	err := w.execute(ctx)
-	w.finish(ctx, err)
-	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
-	return w.run, nil
+	return w.end(ctx, w.execute(ctx))
 }
 
 func (w *evacuation) execute(ctx workflow.Context) error {

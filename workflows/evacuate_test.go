@@ -281,7 +281,7 @@ func TestEvacuateReportsABusyGroupAsAConflict(t *testing.T) {
 func TestEvacuateAbortCancelsRunningAndStartsNoMore(t *testing.T) {
 	e := newEnv(t)
 	before := e.state()
-	_, err := e.sim.InjectFault(e.ctx, sim.Fault{Op: "storage.snapshot_group", Latency: 5 * time.Second})
+	_, err := e.sim.InjectFault(e.ctx, sim.Fault{Op: "storage.snapshot_group", Latency: 20 * time.Second})
 	require.NoError(t, err)
 	run := e.startEvacuation(workflows.EvacuateInput{Site: "site-a", Mode: ferry.ModePlanned, Concurrency: 1, SkipApproval: true})
 	e.waitStepState(run, workflows.EvacuateStep("shop"), ferry.StepRunning)

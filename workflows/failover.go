@@ -77,28 +77,15 @@ type failover struct {
 // only goes forward, pausing on a failure for an operator's retry, skip or
 // abort.
 func FailoverWorkflow(ctx workflow.Context, in FailoverInput) (ferry.Run, error) {
-	info := workflow.GetInfo(ctx)
 	if in.Mode == "" {
 		in.Mode = ferry.ModePlanned
 	}
 	w := &failover{in: in}
-	w.runID, w.maxAttempts = info.WorkflowExecution.RunID, in.MaxAttempts
-	w.run = ferry.Run{
-		ID: w.runID, WorkflowID: info.WorkflowExecution.ID, Kind: ferry.KindFailover,
-		Group: in.Group, Site: in.TargetSite, Mode: in.Mode, State: ferry.RunRunning,
-		RequestedBy: in.RequestedBy, Created: info.WorkflowStartTime.UTC(),
-	}
-	w.commitStep = StepPromote
-	if err := w.setup(ctx); err != nil {
+	run := ferry.Run{Kind: ferry.KindFailover, Group: in.Group, Site: in.TargetSite, Mode: in.Mode, RequestedBy: in.RequestedBy}
+	if err := w.begin(ctx, run, in.MaxAttempts, StepPromote, StepPrecheck); err != nil {
 		return ferry.Run{}, err
 	}
-	w.expect(StepPrecheck)
-
-	err := w.execute(ctx)
-	w.finish(ctx, err)
-	// Let an update that arrived at the very end return its answer.
-	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
-	return w.run, nil
+	return w.end(ctx, w.execute(ctx))
 }
 
 // execute is the runbook.
@@ -460,10 +447,7 @@ func (w *failover) verify(ctx workflow.Context) error {
 	if len(g.Checks) == 0 {
 		w.step(StepVerify).Note = "no checks defined"
 	} else {
-		checks := make([]drivers.CheckSpec, 0, len(g.Checks))
-		for _, c := range g.Checks {
-			checks = append(checks, drivers.CheckSpec{Name: c.Name, Type: c.Type, Target: c.Target, Expect: c.Expect})
-		}
+		checks := checkSpecs(g)
 		network := ""
 		if m := w.mappings(); len(m) > 0 {
 			network = m[0].To
@@ -488,4 +472,14 @@ func (w *failover) eachBatch(ctx workflow.Context, fn func(ctx workflow.Context,
 	return w.each(ctx, len(w.plan.Batches), func(ctx workflow.Context, i int) error {
 		return fn(ctx, i, w.plan.Batches[i])
 	})
+}
+
+// checkSpecs are a group's verification checks as the verify port takes
+// them.
+func checkSpecs(g ferry.Group) []drivers.CheckSpec {
+	specs := make([]drivers.CheckSpec, 0, len(g.Checks))
+	for _, c := range g.Checks {
+		specs = append(specs, drivers.CheckSpec{Name: c.Name, Type: c.Type, Target: c.Target, Expect: c.Expect})
+	}
+	return specs
 }

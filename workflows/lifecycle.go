@@ -145,20 +145,14 @@ func ResumeWorkflow(ctx workflow.Context, in LifecycleInput) (ferry.Run, error) 
 }
 
 func runLifecycle(ctx workflow.Context, kind string, in LifecycleInput, body func(*lifecycle, workflow.Context) error) (ferry.Run, error) {
-	info := workflow.GetInfo(ctx)
 	w := &lifecycle{in: in, kind: kind}
-	w.runID, w.maxAttempts = info.WorkflowExecution.RunID, in.MaxAttempts
-	w.run = ferry.Run{
-		ID: w.runID, WorkflowID: info.WorkflowExecution.ID, Kind: kind, Group: in.Group,
-		State: ferry.RunRunning, RequestedBy: in.RequestedBy, Created: info.WorkflowStartTime.UTC(),
-	}
+	run := ferry.Run{Kind: kind, Group: in.Group, RequestedBy: in.RequestedBy}
 	if kind == ferry.KindFailback {
-		w.run.Mode = ferry.ModePlanned
+		run.Mode = ferry.ModePlanned
 	}
-	if err := w.setup(ctx); err != nil {
+	if err := w.begin(ctx, run, in.MaxAttempts, w.commitStep, StepPrecheck); err != nil {
 		return ferry.Run{}, err
 	}
-	w.expect(StepPrecheck)
 	err := body(w, ctx)
 	if w.resynced {
 		d := w.discarded
@@ -169,9 +163,7 @@ func runLifecycle(ctx workflow.Context, kind string, in LifecycleInput, body fun
 		// and recorded them.
 		w.recordReplicas(ctx)
 	}
-	w.finish(ctx, err)
-	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
-	return w.run, nil
+	return w.end(ctx, err)
 }
 
 // --- runbooks ----------------------------------------------------------------

@@ -34,6 +34,30 @@ type runner struct {
 	group ferry.Group
 }
 
+// begin starts a run's bookkeeping: its record, its point of no return,
+// the operator's query and updates, and the steps known up front.
+func (w *runner) begin(ctx workflow.Context, run ferry.Run, maxAttempts int, commitStep string, steps ...string) error {
+	info := workflow.GetInfo(ctx)
+	w.runID, w.maxAttempts, w.commitStep = info.WorkflowExecution.RunID, maxAttempts, commitStep
+	run.ID, run.WorkflowID, run.State = w.runID, info.WorkflowExecution.ID, ferry.RunRunning
+	run.Created = info.WorkflowStartTime.UTC()
+	w.run = run
+	if err := w.setup(ctx); err != nil {
+		return err
+	}
+	w.expect(steps...)
+	return nil
+}
+
+// end finishes the run (rollback, final state, record) and lets an update
+// that arrived at the very end return its answer. A run's outcome is its
+// record, never a workflow failure.
+func (w *runner) end(ctx workflow.Context, err error) (ferry.Run, error) {
+	w.finish(ctx, err)
+	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	return w.run, nil
+}
+
 type compensation struct {
 	step string
 	fn   func(ctx workflow.Context) error
