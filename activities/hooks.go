@@ -102,7 +102,15 @@ func redactURLError(err error) error {
 
 func command(ctx context.Context, argv []string, runCtx map[string]string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	env := os.Environ()
+	// A tenant's command gets the run's context and a bare environment,
+	// never the worker's: that holds the database URL and driver secrets
+	// (invariant 7).
+	var env []string
+	for _, k := range []string{"PATH", "HOME", "LANG", "TZ"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
 	keys := make([]string, 0, len(runCtx))
 	for k := range runCtx {
 		keys = append(keys, k)
@@ -122,7 +130,8 @@ func command(ctx context.Context, argv []string, runCtx map[string]string) ([]by
 
 func truncate(s string) string {
 	if len(s) > maxHookOutput {
-		return s[:maxHookOutput] + "…(truncated)"
+		// Cutting at a byte may split a character: drop the half.
+		return strings.ToValidUTF8(s[:maxHookOutput], "") + "…(truncated)"
 	}
 	return s
 }

@@ -32,6 +32,15 @@ var Verbs = []string{
 	"report", "groups", "sites", "backends",
 }
 
+// Usage lists every verb with its arguments, one a line, for ferry --help.
+func Usage() string {
+	var b strings.Builder
+	for _, v := range Verbs {
+		fmt.Fprintf(&b, "  %s\n", usage(v))
+	}
+	return b.String()
+}
+
 // IsVerb reports whether name is one of Verbs.
 func IsVerb(name string) bool { return slices.Contains(Verbs, name) }
 

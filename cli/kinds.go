@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -35,13 +36,19 @@ var kindVerbs = map[string]kindVerb{
 	"reprotect":        {kind: ferry.KindReprotect, scope: "group", prompt: "Reverse replication of group %s"},
 	"failback":         {kind: ferry.KindFailback, scope: "group", prompt: "Fail group %s back to its primary site"},
 	"drill":            {kind: ferry.KindDrill, scope: "group"},
-	"evacuate":         {kind: ferry.KindEvacuate, scope: "site", modes: true, prompt: "Evacuate site %s: fail over every group whose primary it is"},
+	"evacuate":         {kind: ferry.KindEvacuate, scope: "site", modes: true, prompt: "Evacuate site %s: fail over every group that runs there"},
 	"backend-failover": {kind: ferry.KindBackendFailover, scope: "backend", target: "replication target id, or default to fail back", prompt: "Fail backend %s over"},
 	"share-promote":    {kind: ferry.KindSharePromote, scope: "share", target: "site of the replica to promote", prompt: "Promote a replica of share %s"},
 }
 
 func init() {
-	for name, kv := range kindVerbs {
+	names := make([]string, 0, len(kindVerbs))
+	for name := range kindVerbs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		kv := kindVerbs[name]
 		Verbs = append(Verbs, name)
 		u := name + " " + strings.ToUpper(kv.scope)
 		if kv.modes {
@@ -55,6 +62,9 @@ func init() {
 		}
 		if kv.kind == ferry.KindEvacuate {
 			u += " [--concurrency N]"
+		}
+		if kv.scope == "group" || kv.kind == ferry.KindEvacuate {
+			u += " [--skip-approval]"
 		}
 		usages[name] = u + " [--dry-run] [--yes] [--detach]"
 	}
@@ -94,6 +104,9 @@ func (c *CLI) kindVerb(ctx context.Context, verb string, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := sf.check(verb, kv.kind, kv.target != ""); err != nil {
+		return err
+	}
 	req := apiclient.StartRunRequest{Kind: kv.kind, Target: sf.target, RequestedBy: c.User}
 	setScope(&req, kv.scope, pos[0])
 	return c.start(ctx, verb, req, sf, kv.prompt, pos[0])
@@ -113,9 +126,31 @@ func (c *CLI) runVerb(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := sf.check("run", pos[0], true); err != nil {
+		return err
+	}
 	req := apiclient.StartRunRequest{Kind: pos[0], Group: group, Site: site, Backend: backend, Share: share,
 		Mode: mode, Target: sf.target, RequestedBy: c.User}
-	return c.start(ctx, "run", req, sf, "", "")
+	prompt := ""
+	if pos[0] != ferry.KindDrill {
+		// Every other kind changes production (or its protection).
+		prompt = "Start a " + pos[0] + " run on %s"
+	}
+	return c.start(ctx, "run", req, sf, prompt, strings.Trim(strings.Join([]string{group, site, backend, share}, " "), " "))
+}
+
+// check refuses flags that mean nothing for the kind, instead of ignoring
+// them.
+func (sf startFlags) check(verb, kind string, targets bool) error {
+	switch {
+	case sf.hold != 0 && kind != ferry.KindDrill:
+		return &usageError{verb, "flag --hold applies to drills only"}
+	case sf.concurrency != 0 && kind != ferry.KindEvacuate:
+		return &usageError{verb, "flag --concurrency applies to evacuations only"}
+	case sf.target != "" && !targets:
+		return &usageError{verb, "flag --target does not apply to " + kind + " runs"}
+	}
+	return nil
 }
 
 // replicationVerb shows a group's replication or suspends and resumes it.

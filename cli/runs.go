@@ -56,6 +56,9 @@ func (c *CLI) failover(ctx context.Context, args []string) error {
 			return err
 		}
 		to = g.DRSite
+		if g.ActiveSite == g.DRSite {
+			to = g.PrimarySite
+		}
 	}
 	if !*yes {
 		fmt.Fprintf(c.Stdout, "Fail over group %s to site %s (%s)? [y/N] ", name, to, mode)

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/ferrydr/ferry"
+	"github.com/ferrydr/ferry/activities"
 	"github.com/ferrydr/ferry/workflows"
 )
 
@@ -85,20 +86,83 @@ func (s *server) dryRun(ctx context.Context, l launch) (dryRunResponse, error) {
 		return dryRunResponse{}, fmt.Errorf("dry run: %w", err)
 	}
 	resp := dryRunResponse{IsDryRun: true, Group: l.Run.Group, Site: l.Run.Site, Mode: l.Run.Mode, DryRun: plan}
+	// What the start itself would refuse on: the scope's other run, a
+	// frozen backend.
+	free, err := s.scopeFree(ctx, l)
+	if err != nil {
+		return dryRunResponse{}, err
+	}
+	resp.Preconditions = append(resp.Preconditions, free...)
+	for _, p := range resp.Preconditions {
+		resp.Ready = resp.Ready && p.Passed
+	}
 	resp.RTOEstimateSeconds, resp.RTOBasis, err = s.estimateRTO(ctx, l.Run, plan.Steps)
 	return resp, err
+}
+
+// scopeFree checks, without changing anything, what launch refuses a start
+// on.
+func (s *server) scopeFree(ctx context.Context, l launch) ([]activities.Precondition, error) {
+	var out []activities.Precondition
+	check := func(name string, err error) error {
+		var conflict *runConflictError
+		switch {
+		case err == nil:
+			out = append(out, activities.Precondition{Name: name, Passed: true})
+		case errors.As(err, &conflict) || ferry.ErrorCode(err) == ferry.EConflict:
+			out = append(out, activities.Precondition{Name: name, Detail: err.Error()})
+		default:
+			return err
+		}
+		return nil
+	}
+	if l.Lock != "" {
+		var busy error
+		runs, err := s.Store.ActiveRuns(ctx, l.Lock)
+		if err != nil {
+			return nil, err
+		}
+		for _, rec := range runs {
+			closed, err := s.closedState(ctx, rec)
+			if err != nil {
+				return nil, err
+			}
+			if closed == nil {
+				busy = runConflict(l.Lock, rec.ID)
+				break
+			}
+		}
+		if err := check("no other run of group "+l.Lock, busy); err != nil {
+			return nil, err
+		}
+		if err := check("no backend of group "+l.Lock+" frozen", s.refuseIfFrozen(ctx, l.Lock)); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	tc, err := s.temporal()
+	if err != nil {
+		return nil, err
+	}
+	var busy error
+	d, err := tc.DescribeWorkflowExecution(ctx, l.WorkflowID, "")
+	if err == nil && d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		busy = scopeConflict(l.WorkflowID, d.GetWorkflowExecutionInfo().GetExecution().GetRunId())
+	}
+	if err := check("no other run of "+l.WorkflowID, busy); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // estimateRTO sums the median recorded duration of each planned step, from
 // the group's last completed runs of the kind, or the kind's in any group.
 func (s *server) estimateRTO(ctx context.Context, r ferry.Run, steps []string) (*float64, string, error) {
 	for _, scope := range []ferry.RunFilter{
-		{Kind: r.Kind, Group: r.Group, State: ferry.RunCompleted, Page: ferry.Page{Limit: 20}},
+		// This group's (or this site's) own runs first, then the kind's.
+		{Kind: r.Kind, Group: r.Group, Site: siteScope(r), State: ferry.RunCompleted, Page: ferry.Page{Limit: 20}},
 		{Kind: r.Kind, State: ferry.RunCompleted, Page: ferry.Page{Limit: 20}},
 	} {
-		if scope.Group == "" && r.Group == "" {
-			continue
-		}
 		runs, _, err := s.Store.ListRuns(ctx, scope)
 		if err != nil {
 			return nil, "", err
@@ -124,15 +188,27 @@ func (s *server) estimateRTO(ctx context.Context, r ferry.Run, steps []string) (
 		if known == 0 {
 			continue
 		}
-		where := "of group " + r.Group
-		if scope.Group == "" {
-			where = "of any group"
+		where := "of any scope"
+		switch {
+		case scope.Group != "":
+			where = "of group " + scope.Group
+		case scope.Site != "":
+			where = "of site " + scope.Site
 		}
 		basis := fmt.Sprintf("median step durations of %d completed %s runs %s (%d of %d planned steps have timings)",
 			len(runs), r.Kind, where, known, len(steps))
 		return &total, basis, nil
 	}
 	return nil, "no completed " + r.Kind + " run is recorded yet: no estimate", nil
+}
+
+// siteScope narrows the estimate of a run without a group (an evacuation)
+// to its site's runs.
+func siteScope(r ferry.Run) string {
+	if r.Group == "" {
+		return r.Site
+	}
+	return ""
 }
 
 func median(xs []float64) float64 {

@@ -52,6 +52,8 @@ func markdownReport(run ferry.Run) string {
 	row("RPO (data-loss window)", seconds(run.RPOSeconds))
 	row("RTO (start to verified service)", seconds(run.RTOSeconds))
 	row("Writes lost", writesLost(run.WritesLost))
+	row("Writes discarded by resync", writesLost(run.WritesDiscarded))
+	row("Share", run.Share)
 	b.WriteString("\n")
 
 	if run.Message != "" {
@@ -86,6 +88,43 @@ func markdownReport(run ferry.Run) string {
 		b.WriteString("\n")
 	}
 
+	if len(run.Children) > 0 {
+		b.WriteString("## Groups\n\n| Group | Priority | State | RTO | Writes lost | Run | Message |\n|---|---|---|---|---|---|---|\n")
+		for _, c := range run.Children {
+			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s |\n", cell(c.Group), c.Priority, cell(c.State),
+				seconds(c.RTOSeconds), writesLost(c.WritesLost), cell(c.RunID), cell(c.Message))
+		}
+		b.WriteString("\n")
+	}
+	if len(run.Checks) > 0 {
+		b.WriteString("## Checks\n\n| Check | Result | Detail |\n|---|---|---|\n")
+		for _, c := range run.Checks {
+			result := "passed"
+			if !c.Passed {
+				result = "FAILED"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", cell(c.Name), result, cell(c.Detail))
+		}
+		b.WriteString("\n")
+	}
+	for _, st := range run.Steps {
+		if st.Output == "" {
+			continue
+		}
+		// Indented, so the output is a code block whatever it holds.
+		fmt.Fprintf(&b, "## Output of %s\n\n", st.Name)
+		for _, line := range strings.Split(strings.TrimRight(st.Output, "\n"), "\n") {
+			fmt.Fprintf(&b, "    %s\n", line)
+		}
+		b.WriteString("\n")
+	}
+	if len(run.Touched) > 0 {
+		b.WriteString("## Resources touched\n\n")
+		for _, t := range run.Touched {
+			fmt.Fprintf(&b, "- %s\n", oneLine(t))
+		}
+		b.WriteString("\n")
+	}
 	if len(run.Flags) > 0 {
 		b.WriteString("## Flags\n\n")
 		for _, f := range run.Flags {

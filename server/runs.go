@@ -179,7 +179,11 @@ func (s *server) planFailover(ctx context.Context, req startRunRequest) (launch,
 	}
 	target := req.Target
 	if target == "" {
+		// The group's other site: its DR site from home, home from there.
 		target = g.DRSite
+		if active == g.DRSite {
+			target = g.PrimarySite
+		}
 	}
 	if _, err := s.Store.GetSite(ctx, target); ferry.ErrorCode(err) == ferry.ENotFound {
 		return launch{}, ferry.Invalid("target", "site %q does not exist", target)

@@ -290,6 +290,20 @@ func TestSecondRunOfAGroupIsRefusedWith409(t *testing.T) {
 		r, err := s.api.GetRun(ctx, first.ID)
 		return err == nil && r.State == ferry.RunWaitingApproval
 	}, time.Minute, 100*time.Millisecond)
+	// A dry run says what the start would meet.
+	d, err := s.api.DryRun(ctx, apiclient.StartRunRequest{Kind: "failover", Group: "crm", Mode: ferry.ModeUnplanned})
+	require.NoError(t, err)
+	require.False(t, d.Ready)
+	var busy *apiclient.Precondition
+	for i, p := range d.Preconditions {
+		if p.Name == "no other run of group crm" {
+			busy = &d.Preconditions[i]
+		}
+	}
+	require.NotNil(t, busy, "%+v", d.Preconditions)
+	require.False(t, busy.Passed)
+	require.Contains(t, busy.Detail, first.ID)
+
 	// Lists filter on the live state, not the stored one.
 	waiting, err := s.api.ListRuns(ctx, apiclient.RunFilter{State: ferry.RunWaitingApproval})
 	require.NoError(t, err)
@@ -495,6 +509,22 @@ func TestEveryKindFromTheCLI(t *testing.T) {
 	for _, r := range page.Items {
 		if r.State == ferry.RunCompleted {
 			kinds[r.Kind] = true
+		}
+	}
+	// The evacuation's report shows every group's outcome; the drill's its
+	// checks and what it touched.
+	for _, r := range page.Items {
+		switch r.Kind {
+		case ferry.KindEvacuate:
+			md, err := s.api.Report(ctx, r.ID, true)
+			require.NoError(t, err)
+			require.Contains(t, string(md), "## Groups")
+			require.Contains(t, string(md), "| shop | 20 | completed |")
+		case ferry.KindDrill:
+			md, err := s.api.Report(ctx, r.ID, true)
+			require.NoError(t, err)
+			require.Contains(t, string(md), "## Checks")
+			require.Contains(t, string(md), "## Resources touched")
 		}
 	}
 	for _, k := range []string{ferry.KindFailover, ferry.KindProtect, ferry.KindUnprotect, ferry.KindReprotect, ferry.KindFailback,

@@ -141,3 +141,17 @@ func TestHookFailurePolicies(t *testing.T) {
 }
 
 func writeFile(path string) error { return os.WriteFile(path, nil, 0o644) }
+
+func TestHookCommandsDoNotSeeTheWorkersSecrets(t *testing.T) {
+	t.Setenv("FERRY_DATABASE_URL", "postgres://ferry:s3cret@db/ferry")
+	t.Setenv("FERRY_TEST_SECRET", "hunter2")
+	e := newEnv(t)
+	e.withHooks("shop", ferry.Hook{Name: "env", Point: ferry.HookAfterPromote, Command: []string{"env"}})
+	r := e.result(e.start(workflows.FailoverInput{Group: "shop", Mode: ferry.ModePlanned}))
+	require.Equal(t, ferry.RunCompleted, r.State, r.Message)
+	out := stepOf(t, r, "hook:env").Output
+	require.Contains(t, out, "FERRY_GROUP=shop")
+	require.Contains(t, out, "FERRY_POINT=after_promote")
+	require.NotContains(t, out, "s3cret")
+	require.NotContains(t, out, "hunter2")
+}

@@ -28,15 +28,9 @@ Services:
                     and a seeded two-site demo
 
 Client verbs (talk to the API at FERRY_API_URL):
-  ferry apply -f FILE
-  ferry failover GROUP [--unplanned] [--target SITE] [--yes] [--detach]
-  ferry runs [--group G] [--state S] [--kind K]
-  ferry watch RUN
-  ferry approve|pause|resume|abort|retry|skip RUN
-  ferry report RUN [--markdown]
-  ferry sites | backends | groups
-
-Every service prints its effective configuration with --print-config.
+%s
+Every service prints its effective configuration with --print-config;
+every verb explains itself with --help.
 `
 
 func main() {
@@ -48,7 +42,7 @@ func main() {
 // run is the program, testable without a process: it returns the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, usage)
+		fmt.Fprintf(stdout, usage, cli.Usage())
 		return 0
 	}
 	cfg, err := config.Load()
