@@ -9,8 +9,13 @@ CACHE_DIR := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)
 TEMPORAL_DIR := $(CACHE_DIR)/ferry/temporal-$(TEMPORAL_VERSION)
 TEMPORAL := $(TEMPORAL_DIR)/temporal
 export FERRY_TEMPORAL_BIN ?= $(TEMPORAL)
+# The SDK's determinism analyzer, cached the same way (its own Go module).
+WORKFLOWCHECK_VERSION := v0.6.0
+WORKFLOWCHECK := $(CACHE_DIR)/ferry/workflowcheck-$(WORKFLOWCHECK_VERSION)/workflowcheck
+# How long `make fuzz` runs each fuzz target.
+FUZZTIME ?= 20s
 
-.PHONY: run test build temporal vet lint fmt clean
+.PHONY: run test build temporal vet lint fuzz fmt clean
 
 build: bin/ferry
 
@@ -26,13 +31,33 @@ $(TEMPORAL):
 
 # The whole system in one process: Temporal dev server (UI on :8233), API on
 # :8080, worker and a simulated two-site cloud seeded with the demo.
+# FERRY_DEV_FLAGS=--postgres adds a real PostgreSQL pair and a real DNS
+# server to the demo (docs/postgres-demo.md).
 run: bin/ferry $(TEMPORAL)
-	./bin/ferry dev
+	./bin/ferry dev $(FERRY_DEV_FLAGS)
 
 vet:
 	$(GO) vet ./...
 
-test: $(TEMPORAL) vet
+$(WORKFLOWCHECK):
+	mkdir -p $(dir $(WORKFLOWCHECK))
+	GOBIN=$(dir $(WORKFLOWCHECK)) $(GO) install go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION)
+
+# Determinism guard (docs/reliability.md): workflowcheck over every package,
+# with the reviewed exceptions in workflowcheck.config.yaml.
+lint: $(WORKFLOWCHECK)
+	$(WORKFLOWCHECK) -config workflowcheck.config.yaml ./...
+
+# Each fuzz target for FUZZTIME; `make test` runs only their seed corpora.
+fuzz:
+	@set -e; for pkg in . ./server ./cli; do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$target"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+test: $(TEMPORAL) vet lint
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) test -count=1 -timeout 20m ./...
 

@@ -90,6 +90,9 @@ func problemFor(err error) (p problem, internal bool) {
 		return problem{Status: http.StatusGatewayTimeout, Title: "Timeout", Detail: timeout.msg}, false
 	case errors.As(err, &method):
 		return problem{Status: http.StatusMethodNotAllowed, Title: "Method not allowed", Detail: method.Error()}, false
+	case unstorableText(err):
+		return problem{Status: http.StatusBadRequest, Title: "Malformed request",
+			Detail: "the request holds text that cannot be stored: a NUL character or invalid UTF-8"}, false
 	case errors.As(err, &fe):
 		switch fe.Code {
 		case ferry.EInvalid:
@@ -102,6 +105,19 @@ func problemFor(err error) (p problem, internal bool) {
 	}
 	return problem{Status: http.StatusInternalServerError, Title: "Internal error",
 		Detail: "the server failed to handle the request; its log has the details"}, true
+}
+
+// unstorableText reports whether PostgreSQL refused a text the request
+// carried (a name, filter, token or field with a NUL byte or invalid UTF-8):
+// SQLSTATE 22021 or 22P05. The driver's error is matched by its method, so
+// the API does not import the store's driver.
+func unstorableText(err error) bool {
+	var pg interface{ SQLState() string }
+	if !errors.As(err, &pg) {
+		return false
+	}
+	code := pg.SQLState()
+	return code == "22021" || code == "22P05"
 }
 
 // error answers a request with the problem err maps to, logging internal

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -328,8 +329,20 @@ func (w *failover) promote(ctx workflow.Context) error {
 		w.compensations = nil
 	}
 	if err != nil {
+		if w.committed {
+			var on, off []string
+			for i, b := range w.plan.Batches {
+				if done[i] {
+					on = append(on, b.Target)
+				} else {
+					off = append(off, b.Target)
+				}
+			}
+			w.committedNote = fmt.Sprintf("the group is split: promoted on %s, not on %s", strings.Join(on, ", "), strings.Join(off, ", "))
+		}
 		return err
 	}
+	w.committedNote = "the group is active at " + w.plan.TargetSite
 	w.dataLoss, w.writesLost = 0, 0
 	for _, r := range results {
 		for _, p := range r.Points {
@@ -458,6 +471,10 @@ func (w *failover) verify(ctx workflow.Context) error {
 		}).Get(ctx, &results)
 		if err != nil {
 			return err
+		}
+		w.run.Checks = w.run.Checks[:0]
+		for _, r := range results {
+			w.run.Checks = append(w.run.Checks, ferry.CheckOutcome{Name: r.Name, Passed: r.Passed, Detail: r.Detail})
 		}
 		w.step(StepVerify).Note = fmt.Sprintf("%d checks passed", len(results))
 	}

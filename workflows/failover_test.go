@@ -205,6 +205,7 @@ func TestPlannedFailover(t *testing.T) {
 	require.NotNil(t, r.WritesLost)
 	require.Zero(t, *r.WritesLost, "a planned failover loses no write")
 	require.NotNil(t, r.RTOSeconds)
+	require.Equal(t, []ferry.CheckOutcome{{Name: "shop-home", Passed: true}}, r.Checks, "the report carries the checks")
 
 	// The simulator agrees: every resource active at site-b with every write.
 	for _, res := range groupResources(g) {

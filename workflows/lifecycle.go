@@ -450,14 +450,24 @@ func (w *lifecycle) resync(prefix string) func(workflow.Context) error {
 			}
 			w.resynced = true
 			for _, n := range results[i].Discarded {
-				w.discarded += n
+				// -1 is the storage's "cannot tell" (PostgreSQL knows WAL
+				// positions, not writes): unknown stays unknown.
+				if n < 0 || w.discarded < 0 {
+					w.discarded = -1
+				} else {
+					w.discarded += n
+				}
 			}
 			results[i].Discarded = nil // counted once, even if the step is retried
 		}
 		if err != nil {
 			return err
 		}
-		w.step(name).Note = fmt.Sprintf("%s now follows %s; writes discarded: %d in total", w.plan.PeerSite, w.plan.ActiveSite, w.discarded)
+		discarded := fmt.Sprint(w.discarded)
+		if w.discarded < 0 {
+			discarded = "unknown (the storage cannot count them)"
+		}
+		w.step(name).Note = fmt.Sprintf("%s now follows %s; writes discarded: %s in total", w.plan.PeerSite, w.plan.ActiveSite, discarded)
 		if w.discarded > 0 {
 			w.flag("writes-discarded")
 		}

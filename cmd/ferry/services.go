@@ -242,6 +242,7 @@ func runDev(ctx context.Context, cfg config.Config, logger *slog.Logger, args []
 	var o simOptions
 	fs := flag.NewFlagSet("ferry dev", flag.ContinueOnError)
 	o.flags(fs, true)
+	pg := postgresDemoFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -294,7 +295,14 @@ func runDev(ctx context.Context, cfg config.Config, logger *slog.Logger, args []
 	if err != nil {
 		return err
 	}
-	acts := &activities.Activities{Drivers: simDrivers(sim.NewInProcess(cloud)), Store: st}
+	// With --postgres, a real PostgreSQL pair and a real DNS server join the
+	// simulated cloud for the "ledger" group.
+	set, stopPG, err := pg.wire(ctx, cfg, st, cloud, simDrivers(sim.NewInProcess(cloud)), stdout, logger)
+	if err != nil {
+		return err
+	}
+	defer stopPG()
+	acts := &activities.Activities{Drivers: set, Store: st}
 	w := worker.New(c, cfg.TaskQueue, acts, workerOptions(cfg))
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)

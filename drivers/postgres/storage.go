@@ -212,8 +212,11 @@ func (a *Adapter) replicaStatus(ctx context.Context, res string, n Node, st stat
 	const op = "storage.replication_status"
 	rs := drivers.ReplicaStatus{Resource: res, Site: n.Site, Backend: n.Name, State: ferry.ReplicaError}
 	ns := st.Nodes[n.Name]
-	if ns.Fenced || ns.Diverged {
+	if ns.Diverged {
 		return rs
+	}
+	if ns.Fenced {
+		return a.fencedStatus(ctx, rs, n, st)
 	}
 	p, err := a.probe(ctx, op, n)
 	if err != nil {
@@ -239,6 +242,43 @@ func (a *Adapter) replicaStatus(ctx context.Context, res string, n Node, st stat
 	rs.Lag = max(now.Sub(rs.LastConsistent), 0)
 	if rs.Lag > a.cfg.RPO {
 		rs.State = ferry.ReplicaOutOfSync
+	}
+	return rs
+}
+
+// fencedStatus reports a fenced node that is not diverged: it refuses
+// every session, but once resynced it streams from the active like any
+// standby, and the active's pg_stat_replication says how far it replayed.
+// A fenced node that does not stream is in error.
+func (a *Adapter) fencedStatus(ctx context.Context, rs drivers.ReplicaStatus, n Node, st state) drivers.ReplicaStatus {
+	const op = "storage.replication_status"
+	if n.Name == st.Active {
+		return rs
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := a.connectNode(ctx, op, a.nodes[st.Active])
+	if err != nil {
+		return rs
+	}
+	defer func() { _ = c.Close(context.Background()) }()
+	var replay, current int64
+	var lag *time.Duration
+	err = c.QueryRow(ctx, `SELECT (r.replay_lsn - '0/0')::bigint, (pg_current_wal_lsn() - '0/0')::bigint, r.replay_lag
+		FROM pg_stat_replication r WHERE r.application_name = $1 AND r.state = 'streaming' AND r.replay_lsn IS NOT NULL`, n.Name).Scan(&replay, &current, &lag)
+	if err != nil {
+		return rs
+	}
+	now := time.Now()
+	rs.Seq, rs.State, rs.LastConsistent = replay, ferry.ReplicaInSync, now
+	if replay < current {
+		if lag != nil {
+			rs.Lag = *lag
+		}
+		rs.LastConsistent = now.Add(-rs.Lag)
+		if rs.Lag > a.cfg.RPO {
+			rs.State = ferry.ReplicaOutOfSync
+		}
 	}
 	return rs
 }

@@ -1,0 +1,166 @@
+package openstack
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	gcopenstack "github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/noauth"
+	"github.com/gophercloud/gophercloud/v2/openstack/config/clouds"
+	"gopkg.in/yaml.v3"
+)
+
+// Config says which cloud serves each site and which Cinder backend each
+// Ferry backend is. It holds names only: credentials stay in clouds.yaml
+// (and its secure.yaml), where the operator's other OpenStack tools read
+// them, and never enter a workflow's inputs.
+type Config struct {
+	// CloudsFile is the clouds.yaml to read; empty searches where every
+	// OpenStack client does: $OS_CLIENT_CONFIG_FILE, ./clouds.yaml,
+	// ~/.config/openstack/clouds.yaml, /etc/openstack/clouds.yaml.
+	CloudsFile string `yaml:"clouds_file,omitempty" json:"clouds_file,omitempty"`
+	// Sites maps a Ferry site to its cloud and region.
+	Sites map[string]Site `yaml:"sites" json:"sites"`
+	// Backends maps a Ferry backend to a Cinder volume service (Host,
+	// "host@backend") or an active-active cluster (Cluster,
+	// "cluster@backend") at a site.
+	Backends map[string]Backend `yaml:"backends" json:"backends"`
+	// StateDir keeps the idempotency ledger (Cinder cannot tell a repeated
+	// request from a new one).
+	StateDir string `yaml:"state_dir" json:"state_dir"`
+	// Timeout bounds one HTTP request (default 30s); SettleTimeout bounds
+	// the wait for Cinder to finish a failover it accepted (default 5m,
+	// and never beyond the caller's context).
+	Timeout       time.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	SettleTimeout time.Duration `yaml:"settle_timeout,omitempty" json:"settle_timeout,omitempty"`
+}
+
+// Site is one site's cloud: a clouds.yaml entry, and optionally a region of
+// it (two sites may be two regions of one cloud).
+type Site struct {
+	Cloud  string `yaml:"cloud" json:"cloud"`
+	Region string `yaml:"region,omitempty" json:"region,omitempty"`
+}
+
+// Backend is a Cinder backend: exactly one of Host and Cluster.
+type Backend struct {
+	Site    string `yaml:"site" json:"site"`
+	Host    string `yaml:"host,omitempty" json:"host,omitempty"`
+	Cluster string `yaml:"cluster,omitempty" json:"cluster,omitempty"`
+}
+
+// cloudExtras are the clouds.yaml keys gophercloud's clouds.Parse reads
+// but does not return: how to authenticate without Keystone, where the
+// block-storage endpoint is, and the microversion cap.
+type cloudExtras struct {
+	AuthType string `yaml:"auth_type"`
+	Auth     struct {
+		Username  string `yaml:"username"`
+		ProjectID string `yaml:"project_id"`
+	} `yaml:"auth"`
+	RegionName                   string `yaml:"region_name"`
+	BlockStorageEndpointOverride string `yaml:"block_storage_endpoint_override"`
+	VolumeAPIVersion             string `yaml:"volume_api_version"`
+	BlockStorageAPIVersion       string `yaml:"block_storage_api_version"`
+}
+
+// cloudsPath finds clouds.yaml the way OpenStack clients do.
+func cloudsPath(file string) (string, error) {
+	if file != "" {
+		return file, nil
+	}
+	candidates := []string{os.Getenv("OS_CLIENT_CONFIG_FILE"), "clouds.yaml"}
+	if home, err := os.UserConfigDir(); err == nil {
+		candidates = append(candidates, filepath.Join(home, "openstack", "clouds.yaml"))
+	}
+	candidates = append(candidates, "/etc/openstack/clouds.yaml")
+	for _, c := range candidates {
+		if c == "" {
+			continue
+		}
+		if _, err := os.Stat(c); err == nil {
+			return c, nil
+		}
+	}
+	return "", fmt.Errorf("no clouds.yaml found (looked in %s)", strings.Join(candidates[1:], ", "))
+}
+
+// readExtras reads the keys of one cloud that clouds.Parse keeps to itself.
+func readExtras(path, cloud string) (cloudExtras, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cloudExtras{}, err
+	}
+	var doc struct {
+		Clouds map[string]cloudExtras `yaml:"clouds"`
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return cloudExtras{}, fmt.Errorf("%s: %v", path, err)
+	}
+	c, ok := doc.Clouds[cloud]
+	if !ok {
+		return cloudExtras{}, fmt.Errorf("%s has no cloud %q", path, cloud)
+	}
+	return c, nil
+}
+
+// blockStorageClient builds the Cinder v3 client of one site. auth_type
+// none (or noauth) is Cinder's own noauth: the token is
+// "<username>:<project_id>" and the endpoint comes from
+// block_storage_endpoint_override. Anything else goes through Keystone
+// with gophercloud's own clouds.yaml reader (password, token and
+// application credentials, secure.yaml merged).
+func blockStorageClient(ctx context.Context, path string, site Site, timeout time.Duration) (*gophercloud.ServiceClient, cloudExtras, error) {
+	ex, err := readExtras(path, site.Cloud)
+	if err != nil {
+		return nil, ex, err
+	}
+	httpc := http.Client{Timeout: timeout}
+	switch strings.ToLower(ex.AuthType) {
+	case "none", "noauth":
+		if ex.BlockStorageEndpointOverride == "" || ex.Auth.ProjectID == "" {
+			return nil, ex, fmt.Errorf("cloud %q: auth_type %s needs auth.project_id and block_storage_endpoint_override", site.Cloud, ex.AuthType)
+		}
+		pc, err := noauth.NewClient(gophercloud.AuthOptions{Username: ex.Auth.Username, TenantName: ex.Auth.ProjectID})
+		if err != nil {
+			return nil, ex, err
+		}
+		pc.HTTPClient = httpc
+		sc, err := noauth.NewBlockStorageNoAuthV3(pc, noauth.EndpointOpts{CinderEndpoint: ex.BlockStorageEndpointOverride})
+		return sc, ex, err
+	}
+	opts := []clouds.ParseOption{clouds.WithCloudName(site.Cloud), clouds.WithLocations(path)}
+	if site.Region != "" {
+		opts = append(opts, clouds.WithRegion(site.Region))
+	}
+	ao, eo, tlsConfig, err := clouds.Parse(opts...)
+	if err != nil {
+		return nil, ex, fmt.Errorf("cloud %q: %v", site.Cloud, err)
+	}
+	pc, err := gcopenstack.NewClient(ao.IdentityEndpoint)
+	if err != nil {
+		return nil, ex, err
+	}
+	if tlsConfig != nil {
+		httpc.Transport = &http.Transport{TLSClientConfig: tlsConfig}
+	}
+	pc.HTTPClient = httpc
+	ao.AllowReauth = true
+	if err := gcopenstack.Authenticate(ctx, pc, ao); err != nil {
+		return nil, ex, fmt.Errorf("cloud %q: authenticate: %w", site.Cloud, err)
+	}
+	sc, err := gcopenstack.NewBlockStorageV3(pc, eo)
+	if err != nil {
+		return nil, ex, fmt.Errorf("cloud %q: %w", site.Cloud, err)
+	}
+	if ex.BlockStorageEndpointOverride != "" {
+		sc.Endpoint = gophercloud.NormalizeURL(ex.BlockStorageEndpointOverride)
+	}
+	return sc, ex, nil
+}

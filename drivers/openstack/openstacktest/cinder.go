@@ -1,0 +1,491 @@
+// Package openstacktest starts real OpenStack services from Debian's
+// packages for tests: plain processes under a temp dir, each on free ports
+// of 127.0.0.1, each with its own database and RabbitMQ vhost, removed when
+// the test ends. Nothing here is a facade.
+package openstacktest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// CinderPackages are the Debian packages the harness needs (bookworm ships
+// OpenStack Zed: Cinder 21, API microversions 3.0 to 3.70).
+const CinderPackages = "cinder-api cinder-scheduler cinder-volume rabbitmq-server mariadb-server"
+
+// CinderOptions shapes the volume services. The zero value gives one
+// standalone volume service ("solo") and a two-member active-active cluster
+// ("cl" with members "member-a" and "member-b"), all on the backend section
+// "fake" with one replication target "dr1".
+type CinderOptions struct {
+	Standalone []string // hosts of unclustered cinder-volume services
+	Cluster    string   // cluster name; empty with no members
+	Members    []string // hosts of the cluster's cinder-volume services
+	Targets    []string // replication_device backend_ids
+}
+
+// Cinder is a running Cinder: cinder-api, cinder-scheduler and the volume
+// services, with auth_strategy = noauth.
+type Cinder struct {
+	// Endpoint is the block-storage endpoint without the project, the way
+	// a noauth client wants it: http://127.0.0.1:PORT/v3/.
+	Endpoint  string
+	Root      string // http://127.0.0.1:PORT/ (the versions document)
+	ProjectID string // hex, no dashes
+	Token     string // X-Auth-Token for noauth: admin:<project>
+	Dir       string // config, state and logs
+	Section   string // the enabled_backends section: hosts are host@Section
+
+	// Hosts are the standalone services (host@section), ClusterName the
+	// cluster (cluster@section) and MemberHosts its members.
+	Hosts       []string
+	ClusterName string
+	MemberHosts []string
+	Targets     []string
+
+	procs []*exec.Cmd
+	logs  []string
+}
+
+// StartCinder starts Cinder and waits until GET /os-services shows the
+// scheduler and every volume service up. It fails the test with what to
+// install when a package is missing, and stops and removes everything at
+// cleanup.
+func StartCinder(tb testing.TB, opts CinderOptions) *Cinder {
+	tb.Helper()
+	if opts.Standalone == nil && opts.Cluster == "" {
+		opts.Standalone = []string{"solo"}
+		opts.Cluster = "cl"
+		opts.Members = []string{"member-a", "member-b"}
+	}
+	if len(opts.Targets) == 0 {
+		opts.Targets = []string{"dr1"}
+	}
+	for _, bin := range []string{"cinder-api", "cinder-scheduler", "cinder-volume", "cinder-manage", "mariadb", "rabbitmqctl"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			tb.Fatalf("%s is not installed: apt-get install --no-install-recommends %s", bin, CinderPackages)
+		}
+	}
+	start := time.Now()
+	ensureMariaDB(tb)
+	ensureRabbitMQ(tb)
+
+	c := &Cinder{
+		Dir:       tb.TempDir(),
+		ProjectID: randHex(16),
+		Section:   "fake",
+		Targets:   opts.Targets,
+	}
+	c.Token = "admin:" + c.ProjectID
+	id := "ferry_cinder_" + randHex(4)
+	dbPass := randHex(12)
+
+	// A fresh database and vhost, dropped at cleanup (after the services
+	// stopped: cleanups run last-registered first).
+	sql := fmt.Sprintf("CREATE DATABASE %[1]s CHARACTER SET utf8mb4; CREATE USER '%[1]s'@'127.0.0.1' IDENTIFIED BY '%[2]s'; GRANT ALL ON %[1]s.* TO '%[1]s'@'127.0.0.1';", id, dbPass)
+	run(tb, 30*time.Second, "mariadb", "-e", sql)
+	tb.Cleanup(func() {
+		runQuiet(30*time.Second, "mariadb", "-e", fmt.Sprintf("DROP DATABASE IF EXISTS %[1]s; DROP USER IF EXISTS '%[1]s'@'127.0.0.1';", id))
+	})
+	run(tb, 60*time.Second, "rabbitmqctl", "add_vhost", id)
+	tb.Cleanup(func() { runQuiet(60*time.Second, "rabbitmqctl", "delete_vhost", id) })
+	run(tb, 60*time.Second, "rabbitmqctl", "set_permissions", "-p", id, "guest", ".*", ".*", ".*")
+
+	port := freePort(tb)
+	c.Root = fmt.Sprintf("http://127.0.0.1:%d/", port)
+	c.Endpoint = c.Root + "v3/"
+	for _, d := range []string{"state", "lock", "log"} {
+		if err := os.MkdirAll(filepath.Join(c.Dir, d), 0o755); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	devices := make([]string, len(opts.Targets))
+	for i, t := range opts.Targets {
+		devices[i] = "replication_device = backend_id:" + t
+	}
+	conf := fmt.Sprintf(`[DEFAULT]
+auth_strategy = noauth
+transport_url = rabbit://guest:guest@127.0.0.1:5672/%[1]s
+state_path = %[2]s/state
+osapi_volume_listen = 127.0.0.1
+osapi_volume_listen_port = %[3]d
+osapi_volume_workers = 1
+api_paste_config = /etc/cinder/api-paste.ini
+enabled_backends = %[5]s
+my_ip = 127.0.0.1
+report_interval = 3
+service_down_time = 30
+rpc_response_timeout = 20
+graceful_shutdown_timeout = 2
+use_stderr = false
+
+[database]
+connection = mysql+pymysql://%[1]s:%[4]s@127.0.0.1/%[1]s
+
+[oslo_concurrency]
+lock_path = %[2]s/lock
+
+[coordination]
+backend_url = file://%[2]s/state
+
+[%[5]s]
+volume_driver = ferry_fake_driver.FerryFakeDriver
+%[6]s
+`, id, c.Dir, port, dbPass, c.Section, strings.Join(devices, "\n"))
+	main := filepath.Join(c.Dir, "cinder.conf")
+	write(tb, main, conf)
+
+	env := append(os.Environ(), "PYTHONPATH="+testdataDir(tb))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "cinder-manage", "--config-file", main, "db", "sync").CombinedOutput(); err != nil {
+		tb.Fatalf("cinder-manage db sync: %v\n%s", err, out)
+	}
+
+	tb.Logf("cinder: database, vhost and db sync in %s", time.Since(start).Round(100*time.Millisecond))
+	tb.Cleanup(c.stop)
+	c.spawn(tb, env, "api", "cinder-api", "--config-file", main)
+	c.spawn(tb, env, "scheduler", "cinder-scheduler", "--config-file", main)
+	volume := func(host, cluster, backendName string) {
+		extra := fmt.Sprintf("[DEFAULT]\nhost = %s\n", host)
+		if cluster != "" {
+			extra += "cluster = " + cluster + "\n"
+		}
+		extra += fmt.Sprintf("[%s]\nvolume_backend_name = %s\n", c.Section, backendName)
+		f := filepath.Join(c.Dir, "volume-"+host+".conf")
+		write(tb, f, extra)
+		c.spawn(tb, env, "volume-"+host, "cinder-volume", "--config-file", main, "--config-file", f)
+	}
+	for _, h := range opts.Standalone {
+		volume(h, "", h)
+		c.Hosts = append(c.Hosts, h+"@"+c.Section)
+	}
+	if opts.Cluster != "" {
+		c.ClusterName = opts.Cluster + "@" + c.Section
+		for _, h := range opts.Members {
+			volume(h, opts.Cluster, opts.Cluster)
+			c.MemberHosts = append(c.MemberHosts, h+"@"+c.Section)
+		}
+	}
+	c.waitUp(tb, 2*time.Minute)
+	tb.Logf("cinder up at %s in %s (%d volume services)", c.Endpoint, time.Since(start).Round(100*time.Millisecond), len(c.Hosts)+len(c.MemberHosts))
+	return c
+}
+
+// BackendName is the volume_backend_name of a standalone host or of the
+// cluster (their short names): a volume type's extra spec picks it.
+func BackendName(hostOrCluster string) string {
+	name, _, _ := strings.Cut(hostOrCluster, "@")
+	return name
+}
+
+// CloudsYAML writes a clouds.yaml with one cloud for this Cinder (noauth:
+// auth_type none, the project in auth.project_id, the endpoint in
+// block_storage_endpoint_override) and returns its path. volumeAPIVersion,
+// when set, caps the microversion as OS_VOLUME_API_VERSION would.
+func (c *Cinder) CloudsYAML(tb testing.TB, cloud, region, volumeAPIVersion string) string {
+	tb.Helper()
+	y := fmt.Sprintf(`clouds:
+  %s:
+    auth_type: none
+    auth:
+      username: admin
+      project_id: %s
+    region_name: %s
+    block_storage_endpoint_override: %s
+`, cloud, c.ProjectID, region, c.Endpoint)
+	if volumeAPIVersion != "" {
+		y += fmt.Sprintf("    volume_api_version: %q\n", volumeAPIVersion)
+	}
+	p := filepath.Join(tb.TempDir(), "clouds.yaml")
+	write(tb, p, y)
+	return p
+}
+
+// Do sends one request to Cinder as the admin of the project, at the given
+// microversion ("" for the base version), and decodes a JSON answer into
+// out when out is not nil. Tests use it to read and prepare what the
+// adapter does not (volume types, volumes).
+func (c *Cinder) Do(ctx context.Context, method, path, microversion string, body, out any) (int, error) {
+	var rd *bytes.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, err
+		}
+		rd = bytes.NewReader(b)
+	} else {
+		rd = bytes.NewReader(nil)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.Endpoint+c.ProjectID+path, rd)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("X-Auth-Token", c.Token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	if microversion != "" {
+		req.Header.Set("OpenStack-API-Version", "volume "+microversion)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var raw bytes.Buffer
+	if _, err := raw.ReadFrom(resp.Body); err != nil {
+		return resp.StatusCode, err
+	}
+	if resp.StatusCode >= 300 {
+		return resp.StatusCode, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(raw.String()))
+	}
+	if out != nil && raw.Len() > 0 {
+		if err := json.Unmarshal(raw.Bytes(), out); err != nil {
+			return resp.StatusCode, fmt.Errorf("%s %s: decode: %v", method, path, err)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// Service is one row of GET /os-services as the tests read it.
+// (A JSON null reads as "".)
+type Service struct {
+	Binary            string `json:"binary"`
+	Host              string `json:"host"`
+	State             string `json:"state"`
+	Status            string `json:"status"`
+	Cluster           string `json:"cluster"`
+	ReplicationStatus string `json:"replication_status"`
+	ActiveBackendID   string `json:"active_backend_id"`
+	Frozen            bool   `json:"frozen"`
+	DisabledReason    string `json:"disabled_reason"`
+}
+
+// Services lists the services at microversion 3.7 (with their clusters).
+func (c *Cinder) Services(ctx context.Context) ([]Service, error) {
+	var r struct {
+		Services []Service `json:"services"`
+	}
+	_, err := c.Do(ctx, http.MethodGet, "/os-services", "3.7", nil, &r)
+	return r.Services, err
+}
+
+// LogTail returns the last lines of every service's log, for failure
+// messages.
+func (c *Cinder) LogTail(lines int) string {
+	var b strings.Builder
+	for _, l := range c.logs {
+		data, _ := os.ReadFile(l)
+		ls := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+		if len(ls) > lines {
+			ls = ls[len(ls)-lines:]
+		}
+		fmt.Fprintf(&b, "==> %s <==\n%s\n", l, strings.Join(ls, "\n"))
+	}
+	return b.String()
+}
+
+// Grep reports whether some service log contains s (Cinder logs what its
+// API accepted and then refused, e.g. an unknown backend_id).
+func (c *Cinder) Grep(s string) bool {
+	for _, l := range c.logs {
+		if data, err := os.ReadFile(l); err == nil && bytes.Contains(data, []byte(s)) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Cinder) spawn(tb testing.TB, env []string, name, bin string, args ...string) {
+	tb.Helper()
+	logf := filepath.Join(c.Dir, "log", name+".log")
+	out, err := os.Create(filepath.Join(c.Dir, "log", name+".out"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer out.Close()
+	cmd := exec.Command(bin, append(args, "--log-file", logf)...)
+	cmd.Env = env
+	cmd.Dir = c.Dir
+	cmd.Stdout, cmd.Stderr = out, out
+	// Own process group: cinder-volume forks a child per backend, and
+	// the whole group goes at cleanup.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("start %s: %v", bin, err)
+	}
+	c.procs = append(c.procs, cmd)
+	c.logs = append(c.logs, logf, out.Name())
+}
+
+func (c *Cinder) stop() {
+	for _, p := range c.procs {
+		_ = syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
+	}
+	for _, p := range c.procs {
+		done := make(chan struct{})
+		go func() { _ = p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		// Children that outlived their parent (a backend's worker).
+		_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
+	}
+}
+
+func (c *Cinder) waitUp(tb testing.TB, limit time.Duration) {
+	tb.Helper()
+	want := map[string]bool{}
+	for _, h := range append(append([]string{}, c.Hosts...), c.MemberHosts...) {
+		want["cinder-volume "+h] = true
+	}
+	deadline := time.Now().Add(limit)
+	var last string
+	for time.Now().Before(deadline) {
+		for _, p := range c.procs {
+			if p.ProcessState != nil || processGone(p) {
+				tb.Fatalf("%s exited while starting:\n%s", p.Path, c.LogTail(30))
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		svcs, err := c.Services(ctx)
+		cancel()
+		if err == nil {
+			if last == "" || strings.HasPrefix(last, "Get") {
+				tb.Logf("cinder-api answers after %s", time.Since(deadline.Add(-limit)).Round(100*time.Millisecond))
+			}
+			up, sched := 0, false
+			for _, s := range svcs {
+				if s.State != "up" {
+					continue
+				}
+				if s.Binary == "cinder-scheduler" {
+					sched = true
+				}
+				if want[s.Binary+" "+s.Host] {
+					up++
+				}
+			}
+			if sched && up == len(want) {
+				return
+			}
+			last = fmt.Sprintf("%d of %d volume services up, scheduler up: %v", up, len(want), sched)
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	tb.Fatalf("cinder services not up after %s (%s):\n%s", limit, last, c.LogTail(30))
+}
+
+// processGone: the process (or its group leader) has exited but nobody
+// waited for it yet.
+func processGone(p *exec.Cmd) bool {
+	var ws syscall.WaitStatus
+	pid, err := syscall.Wait4(p.Process.Pid, &ws, syscall.WNOHANG, nil)
+	return err == nil && pid == p.Process.Pid
+}
+
+func ensureMariaDB(tb testing.TB) {
+	tb.Helper()
+	if runQuiet(10*time.Second, "mariadb", "-e", "SELECT 1") == nil {
+		return
+	}
+	_ = os.MkdirAll("/run/mysqld", 0o755)
+	runQuiet(5*time.Second, "chown", "mysql:mysql", "/run/mysqld")
+	if err := runQuiet(30*time.Second, "start-stop-daemon", "--start", "--oknodo", "--background", "--exec", "/usr/sbin/mariadbd"); err != nil {
+		tb.Fatalf("MariaDB is down and would not start (apt-get install mariadb-server): %v", err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if runQuiet(5*time.Second, "mariadb", "-e", "SELECT 1") == nil {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	tb.Fatalf("MariaDB did not come up within 60s of start-stop-daemon --start --exec /usr/sbin/mariadbd")
+}
+
+func ensureRabbitMQ(tb testing.TB) {
+	tb.Helper()
+	if runQuiet(30*time.Second, "rabbitmqctl", "-q", "status") == nil {
+		return
+	}
+	if err := runQuiet(30*time.Second, "rabbitmq-server", "-detached"); err != nil {
+		tb.Fatalf("RabbitMQ is down and would not start (apt-get install rabbitmq-server): %v", err)
+	}
+	if err := runQuiet(2*time.Minute, "rabbitmqctl", "await_startup"); err != nil {
+		tb.Fatalf("RabbitMQ did not come up after rabbitmq-server -detached: %v", err)
+	}
+}
+
+func run(tb testing.TB, limit time.Duration, name string, args ...string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, name, args...).CombinedOutput(); err != nil {
+		tb.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+func runQuiet(limit time.Duration, name string, args ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+func write(tb testing.TB, path, content string) {
+	tb.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func freePort(tb testing.TB) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// testdataDir is this package's testdata, wherever the test runs from.
+func testdataDir(tb testing.TB) string {
+	tb.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		tb.Fatal("cannot locate openstacktest's testdata")
+	}
+	return filepath.Join(filepath.Dir(file), "testdata")
+}
