@@ -27,6 +27,9 @@ const (
 	updateTimeout = 30 * time.Second
 	// liveQueries caps the progress queries one list answer makes at once.
 	liveQueries = 8
+	// closingWait bounds the wait for a run that has recorded its end to
+	// close its workflow, before a new run of its scope starts.
+	closingWait = 10 * time.Second
 )
 
 // Run kinds of the catalog (DESIGN.md section 3). Each implemented kind
@@ -247,6 +250,23 @@ func (s *server) launch(ctx context.Context, l launch) (startRunResponse, error)
 	}
 	run, err := tc.ExecuteWorkflow(ctx, opts, l.WorkflowName, l.Input)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		runID := started.RunId
+		if runID == "" {
+			if d, derr := tc.DescribeWorkflowExecution(ctx, wfID, ""); derr == nil {
+				runID = d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+			}
+		}
+		// A run records its end in the store an instant before its
+		// workflow closes: a client that read "completed" and starts the
+		// next run at once meets that instant. Wait it out, then start.
+		if rec, rerr := s.Store.GetRun(ctx, runID); rerr == nil && ferry.RunEnded(rec.State) {
+			wctx, cancel := context.WithTimeout(ctx, closingWait)
+			_ = tc.GetWorkflow(wctx, wfID, runID).Get(wctx, nil)
+			cancel()
+			run, err = tc.ExecuteWorkflow(ctx, opts, l.WorkflowName, l.Input)
+		}
+	}
 	if errors.As(err, &started) {
 		runID := started.RunId
 		if runID == "" {
