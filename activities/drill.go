@@ -236,6 +236,9 @@ func (a *Activities) DrillCreateBubble(ctx context.Context, in DrillBubbleInput)
 type DrillCloneInput struct {
 	Key   string     `json:"key"`
 	Batch DrillBatch `json:"batch"`
+	// Bubble is the drill's bubble: a storage that can start its clones
+	// inside it (drivers.BubbleCloner) does.
+	Bubble string `json:"bubble,omitempty"`
 }
 
 // DrillClone is one clone of a replica.
@@ -253,8 +256,9 @@ type DrillCloneResult struct {
 }
 
 // DrillCloneBatch clones the latest consistent point of every replica of a
-// batch (Storage.TestFailoverStart); replication keeps running into the
-// replicas themselves.
+// batch (Storage.TestFailoverStart, or TestFailoverStartIn the bubble when
+// the storage is a drivers.BubbleCloner); replication keeps running into
+// the replicas themselves.
 func (a *Activities) DrillCloneBatch(ctx context.Context, in DrillCloneInput) (DrillCloneResult, error) {
 	out := DrillCloneResult{Backend: in.Batch.Backend}
 	// The lag before cloning bounds the clones' age: they hold at least
@@ -266,7 +270,7 @@ func (a *Activities) DrillCloneBatch(ctx context.Context, in DrillCloneInput) (D
 			}
 		}
 	}
-	ids, err := a.Drivers.Storage.TestFailoverStart(ctx, in.Key, in.Batch.Backend, in.Batch.Resources)
+	ids, err := a.startClones(ctx, in)
 	if err != nil {
 		return out, wrap("clone replicas on "+in.Batch.Backend, err)
 	}
@@ -283,6 +287,15 @@ func (a *Activities) DrillCloneBatch(ctx context.Context, in DrillCloneInput) (D
 		out.Clones = append(out.Clones, DrillClone{Resource: in.Batch.Resources[i], ID: id})
 	}
 	return out, nil
+}
+
+// startClones clones a batch inside the drill's bubble when the storage
+// can, else where TestFailoverStart puts them.
+func (a *Activities) startClones(ctx context.Context, in DrillCloneInput) ([]string, error) {
+	if bc, ok := a.Drivers.Storage.(drivers.BubbleCloner); ok && in.Bubble != "" {
+		return bc.TestFailoverStartIn(ctx, in.Key, in.Batch.Backend, in.Batch.Resources, in.Bubble)
+	}
+	return a.Drivers.Storage.TestFailoverStart(ctx, in.Key, in.Batch.Backend, in.Batch.Resources)
 }
 
 // drillHeartbeat is how often DrillBoot heartbeats while the compute
@@ -385,7 +398,7 @@ func (a *Activities) DrillCleanup(ctx context.Context, in DrillCleanupInput) (Dr
 		}
 	}
 	for _, c := range in.ClonesInDoubt {
-		ids, err := a.Drivers.Storage.TestFailoverStart(ctx, c.Key, c.Batch.Backend, c.Batch.Resources)
+		ids, err := a.startClones(ctx, c)
 		if err != nil {
 			return out, wrap("cleanup: resolve the clones in doubt on "+c.Batch.Backend, err)
 		}

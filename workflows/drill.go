@@ -201,7 +201,7 @@ func (w *drill) clone(ctx workflow.Context) error {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	var lag time.Duration
 	err := w.each(dctx, len(batches), func(ctx workflow.Context, i int) error {
-		in := activities.DrillCloneInput{Key: w.key(StepClone, batches[i].Backend), Batch: batches[i]}
+		in := activities.DrillCloneInput{Key: w.key(StepClone, batches[i].Backend), Batch: batches[i], Bubble: w.bubble}
 		var out activities.DrillCloneResult
 		err := workflow.ExecuteActivity(w.opts(ctx, "short"), a.DrillCloneBatch, in).Get(ctx, &out)
 		var app *temporal.ApplicationError

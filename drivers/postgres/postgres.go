@@ -138,6 +138,8 @@ type cloneState struct {
 	Dir     string `json:"dir"`
 	Host    string `json:"host"`
 	Port    int    `json:"port"`
+	// Bubble is the network namespace the clone runs in ("": the host's).
+	Bubble string `json:"bubble,omitempty"`
 }
 
 type ledgerEntry struct {

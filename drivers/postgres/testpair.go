@@ -287,11 +287,7 @@ func rows(ctx context.Context, c *pgx.Conn) ([]string, error) {
 }
 
 func (tp *TestPair) cloneConn(ctx context.Context, id string) (*pgx.Conn, error) {
-	host, port, err := tp.Adapter.CloneAddr(id)
-	if err != nil {
-		return nil, err
-	}
-	return tp.Adapter.connect(ctx, "postgres.workload", host, port)
+	return tp.Adapter.connectClone(ctx, "postgres.workload", id)
 }
 
 // CloneRows lists the marker ids a drill clone holds.

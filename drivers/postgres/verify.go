@@ -64,8 +64,9 @@ func splitTarget(target string) (name, query string) {
 	return name, query
 }
 
-// Check runs one sql check from site; network is not needed to pick the
-// copy (see Verify).
+// Check runs one sql check from site (see Verify). When network is the
+// bubble (network namespace) of a drill clone, the check reads that clone
+// from inside the bubble; a clone in a bubble is never read from outside.
 func (v *Verify) Check(ctx context.Context, site, network string, c drivers.CheckSpec) (drivers.CheckResult, error) {
 	const op = "verify.check"
 	start := time.Now()
@@ -79,13 +80,13 @@ func (v *Verify) Check(ctx context.Context, site, network string, c drivers.Chec
 		defer cancel()
 	}
 	name, query := splitTarget(c.Target)
-	host, port, what, detail, err := v.copyFor(ctx, op, name, site)
+	bubble, host, port, what, detail, err := v.copyIn(ctx, op, name, site, network)
 	if err != nil {
 		return res, err
 	}
 	if detail == "" {
 		var got string
-		got, err = v.query(ctx, op, host, port, query)
+		got, err = v.query(ctx, op, bubble, host, port, query)
 		switch {
 		case err != nil && drivers.Kind(err) != drivers.Permanent:
 			return res, err
@@ -104,7 +105,8 @@ func (v *Verify) Check(ctx context.Context, site, network string, c drivers.Chec
 
 // copyFor picks the copy a check reads. A non-empty detail is a failed
 // check (there is no writable copy); an error is a failure to find out.
-func (v *Verify) copyFor(ctx context.Context, op, name, site string) (host string, port int, what, detail string, err error) {
+// Only clones in bubble ("": on the host) are candidates.
+func (v *Verify) copyFor(ctx context.Context, op, name, site, bubble string) (host string, port int, what, detail string, err error) {
 	a := v.a
 	if n, ok := a.nodes[name]; ok {
 		return n.Host, n.Port, "node " + n.Name, "", nil
@@ -129,7 +131,7 @@ func (v *Verify) copyFor(ctx context.Context, op, name, site string) (host strin
 	best := -1
 	for _, cl := range a.st.Clones {
 		num, _ := strconv.Atoi(strings.TrimPrefix(cl.ID, "clone-"))
-		if cl.Backend == n.Name && num > best {
+		if cl.Backend == n.Name && cl.Bubble == bubble && num > best {
 			c := *cl
 			clone, best = &c, num
 		}
@@ -159,10 +161,10 @@ func (v *Verify) activeName() string {
 	return v.a.st.Active
 }
 
-// query runs q read-only and returns the first column of its first row as
-// text.
-func (v *Verify) query(ctx context.Context, op, host string, port int, q string) (string, error) {
-	c, err := v.a.connect(ctx, op, host, port)
+// query runs q read-only from inside bubble ("": the host) and returns the
+// first column of its first row as text.
+func (v *Verify) query(ctx context.Context, op, bubble, host string, port int, q string) (string, error) {
+	c, err := v.a.connectIn(ctx, op, bubble, host, port)
 	if err != nil {
 		return "", err
 	}
