@@ -396,7 +396,7 @@ func (a *Activities) SharePrecheck(ctx context.Context, in SharePlanInput) (Shar
 	if err != nil {
 		return SharePlan{}, err
 	}
-	p := SharePlan{Group: g, Share: in.Share}
+	p := SharePlan{Group: withoutHookTargets(g), Share: in.Share}
 	st, err := a.Drivers.Storage.ReplicationStatus(ctx, []string{in.Share})
 	if err != nil {
 		return SharePlan{}, wrap("precheck: replication status of "+in.Share, err)

@@ -66,7 +66,7 @@ func (a *Activities) DrillPrecheck(ctx context.Context, in DrillPlanInput) (Dril
 		}
 		return DrillPlan{}, fmt.Errorf("drill precheck: %w", err)
 	}
-	p := DrillPlan{Group: g, SourceSite: g.PrimarySite, Site: g.DRSite}
+	p := DrillPlan{Group: withoutHookTargets(g), SourceSite: g.PrimarySite, Site: g.DRSite}
 	if g.ActiveSite != "" && g.ActiveSite != g.PrimarySite {
 		p.SourceSite, p.Site = g.ActiveSite, g.PrimarySite
 	}

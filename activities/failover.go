@@ -34,6 +34,10 @@ type Batch struct {
 	Resources     []string `json:"resources"`
 }
 
+// ID names the batch in idempotency keys: its source and target, since two
+// batches may share either one.
+func (b Batch) ID() string { return b.Source + "->" + b.Target }
+
 // Plan is what a failover will do, fixed at precheck so the run's history
 // shows it and later steps do not re-read a changing inventory.
 type Plan struct {
@@ -110,7 +114,7 @@ func (a *Activities) assess(ctx context.Context, in PlanInput) (Assessment, erro
 	} else if err != nil {
 		return as, fmt.Errorf("precheck: %w", err)
 	}
-	p := Plan{Group: g, SourceSite: g.PrimarySite, TargetSite: g.DRSite}
+	p := Plan{Group: withoutHookTargets(g), SourceSite: g.PrimarySite, TargetSite: g.DRSite}
 	if g.ActiveSite != "" {
 		p.SourceSite = g.ActiveSite
 	}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -21,11 +22,31 @@ import (
 // maxHookOutput bounds what a hook's output adds to the run record.
 const maxHookOutput = 4096
 
-// HookInput runs one of a group's hooks with the run's context.
+// HookInput runs one of a group's hooks with the run's context. It names
+// the hook; its URL and command are read from the inventory when it runs,
+// so a token in a webhook's URL never enters the workflow's history
+// (invariant 7).
 type HookInput struct {
-	Hook ferry.Hook `json:"hook"`
+	Group string     `json:"group"`
+	Hook  ferry.Hook `json:"hook"`
 	// Context describes the run: run_id, kind, group, point, site, ...
 	Context map[string]string `json:"context"`
+}
+
+// withoutHookTargets is g as plans carry it into workflow history: its
+// hooks' names, points, timeouts and policies, without their URLs and
+// commands, which may hold credentials.
+func withoutHookTargets(g ferry.Group) ferry.Group {
+	if len(g.Hooks) == 0 {
+		return g
+	}
+	hooks := make([]ferry.Hook, len(g.Hooks))
+	for i, h := range g.Hooks {
+		h.URL, h.Command = "", nil
+		hooks[i] = h
+	}
+	g.Hooks = hooks
+	return g
 }
 
 // HookResult is what a hook answered or printed.
@@ -41,6 +62,22 @@ const ErrHook = "hook-failed"
 // is not assumed idempotent, so it is never retried by Temporal; the group's
 // failure policy decides what happens next.
 func (a *Activities) RunHook(ctx context.Context, in HookInput) (HookResult, error) {
+	if in.Group != "" {
+		g, err := a.Store.GetGroup(ctx, in.Group)
+		if err != nil {
+			return HookResult{}, fmt.Errorf("hook %s: read group %s: %w", in.Hook.Name, in.Group, err)
+		}
+		found := false
+		for _, h := range g.Hooks {
+			if h.Name == in.Hook.Name {
+				in.Hook, found = h, true
+			}
+		}
+		if !found {
+			return HookResult{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("hook %s: group %s no longer has it", in.Hook.Name, in.Group), ErrHook, nil)
+		}
+	}
 	timeout := time.Duration(in.Hook.TimeoutSeconds) * time.Second
 	if timeout <= 0 {
 		timeout = time.Minute
@@ -120,6 +157,10 @@ func command(ctx context.Context, argv []string, runCtx map[string]string) ([]by
 		env = append(env, "FERRY_"+strings.ToUpper(k)+"="+runCtx[k])
 	}
 	cmd.Env = env
+	// Its own process group, so a timeout ends everything it started, not
+	// just its first process.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -72,7 +72,7 @@ func (a *Activities) PlanLifecycle(ctx context.Context, in LifecycleInput) (Life
 		}
 		return LifecyclePlan{}, fmt.Errorf("precheck: %w", err)
 	}
-	p := LifecyclePlan{Group: g, ActiveSite: g.ActiveSite}
+	p := LifecyclePlan{Group: withoutHookTargets(g), ActiveSite: g.ActiveSite}
 	if p.ActiveSite == "" {
 		p.ActiveSite = g.PrimarySite
 	}

@@ -145,6 +145,10 @@ func (sf startFlags) check(verb, kind string, targets bool) error {
 	switch {
 	case sf.hold != 0 && kind != ferry.KindDrill:
 		return &usageError{verb, "flag --hold applies to drills only"}
+	case sf.hold > 0 && sf.hold < time.Second:
+		return &usageError{verb, "flag --hold is counted in whole seconds: give at least 1s"}
+	case sf.skipApproval && (kind == ferry.KindBackendFailover || kind == ferry.KindSharePromote):
+		return &usageError{verb, "flag --skip-approval does not apply to " + kind + " runs: they ask for no approval"}
 	case sf.concurrency != 0 && kind != ferry.KindEvacuate:
 		return &usageError{verb, "flag --concurrency applies to evacuations only"}
 	case sf.target != "" && !targets:

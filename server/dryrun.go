@@ -77,11 +77,15 @@ func (s *server) dryRun(ctx context.Context, l launch) (dryRunResponse, error) {
 	var plan workflows.DryRun
 	if err := run.Get(ctx, &plan); err != nil {
 		var app *temporal.ApplicationError
-		if errors.As(err, &app) {
+		switch {
+		case errors.As(err, &app) && app.Type() == "unsupported":
 			return dryRunResponse{}, ferry.Invalid("dry_run", "%s", app.Message())
-		}
-		if ctx.Err() != nil {
+		case ctx.Err() != nil:
 			return dryRunResponse{}, &unavailableError{"no worker answered the dry run in time: is a worker running?"}
+		case errors.As(err, &app):
+			// The worker could not check (the store or a cloud did not
+			// answer): no verdict on the request, which was fine.
+			return dryRunResponse{}, &unavailableError{"the dry run could not check its preconditions: " + app.Message()}
 		}
 		return dryRunResponse{}, fmt.Errorf("dry run: %w", err)
 	}

@@ -27,12 +27,16 @@ func (s *server) refuseIfFrozen(ctx context.Context, group string) error {
 	}
 	// The backends that hold the group's copies elsewhere count too: after
 	// a failover they hold the active ones.
+	var targets []string
 	for n := range backends {
 		if b, err := s.Store.GetBackend(ctx, n); err == nil {
 			for _, t := range b.ReplicationTargets {
-				backends[t.Backend] = true
+				targets = append(targets, t.Backend)
 			}
 		}
+	}
+	for _, t := range targets {
+		backends[t] = true
 	}
 	names := make([]string, 0, len(backends))
 	for n := range backends {

@@ -352,11 +352,11 @@ func (w *sharePromote) demote(ctx workflow.Context) error {
 	b := w.source()
 	w.compensate(StepDemote, func(ctx workflow.Context) error {
 		return workflow.ExecuteActivity(w.opts(ctx, "compensate"), a.Undemote, activities.BatchInput{
-			Key: w.key("undo_demote", b.Source), Batch: b,
+			Key: w.key("undo_demote", b.ID()), Batch: b,
 		}).Get(ctx, nil)
 	})
 	return workflow.ExecuteActivity(w.opts(ctx, "short"), a.Demote, activities.BatchInput{
-		Key: w.key(StepDemote, b.Source), Batch: b,
+		Key: w.key(StepDemote, b.ID()), Batch: b,
 	}).Get(ctx, nil)
 }
 
@@ -366,7 +366,7 @@ func (w *sharePromote) promote(ctx workflow.Context) error {
 	b := w.source()
 	var res drivers.PromoteResult
 	err := workflow.ExecuteActivity(w.opts(ctx, "long"), a.Promote, activities.PromoteInput{
-		Key: w.key(StepPromote, b.Target), Batch: b,
+		Key: w.key(StepPromote, b.ID()), Batch: b,
 	}).Get(ctx, &res)
 	if err != nil {
 		return err

@@ -202,20 +202,10 @@ func failoverDryRun(in FailoverInput, as activities.Assessment) DryRun {
 		}
 		d.Touches = append(d.Touches, fmt.Sprintf("DNS %s %s: %s -> %s (ttl %d)", r.Type, r.Name, from, to, r.TTL))
 	}
+	// Hooks by name only: their URLs and commands may hold credentials and
+	// never leave the inventory.
 	for _, h := range g.Hooks {
-		target := h.URL
-		if target == "" {
-			target = strings.Join(h.Command, " ")
-		}
-		d.Touches = append(d.Touches, fmt.Sprintf("hook %s at %s: %s", h.Name, h.Point, redactQuery(target)))
+		d.Touches = append(d.Touches, fmt.Sprintf("hook %s at %s", h.Name, h.Point))
 	}
 	return d
-}
-
-// redactQuery drops a URL's query, where tokens travel.
-func redactQuery(s string) string {
-	if i := strings.IndexByte(s, '?'); i >= 0 {
-		return s[:i] + "?…"
-	}
-	return s
 }

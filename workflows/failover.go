@@ -67,6 +67,9 @@ type failover struct {
 	in    FailoverInput
 	plan  activities.Plan
 	snaps []drivers.Snapshot
+	// promoted and promotedOK hold each batch's promote across retries.
+	promoted   []drivers.PromoteResult
+	promotedOK []bool
 	// lost data, summed over promote batches
 	dataLoss   time.Duration
 	writesLost int64
@@ -218,7 +221,7 @@ func (w *failover) snapshot(ctx workflow.Context) error {
 	w.snaps = make([]drivers.Snapshot, len(w.plan.Batches))
 	return w.eachBatch(ctx, func(ctx workflow.Context, i int, b activities.Batch) error {
 		return workflow.ExecuteActivity(w.opts(ctx, "short"), a.Snapshot, activities.BatchInput{
-			Key: w.key(StepSnapshot, b.Source), Batch: b,
+			Key: w.key(StepSnapshot, b.ID()), Batch: b,
 		}).Get(ctx, &w.snaps[i])
 	})
 }
@@ -227,7 +230,7 @@ func (w *failover) snapshot(ctx workflow.Context) error {
 func (w *failover) finalSync(ctx workflow.Context) error {
 	return w.eachBatch(ctx, func(ctx workflow.Context, i int, b activities.Batch) error {
 		return workflow.ExecuteActivity(w.opts(ctx, "wait"), a.FinalSync, activities.SyncInput{
-			Key: w.key(StepFinalSync, b.Source), Batch: b, Snapshot: w.snaps[i],
+			Key: w.key(StepFinalSync, b.ID()), Batch: b, Snapshot: w.snaps[i],
 		}).Get(ctx, nil)
 	})
 }
@@ -246,13 +249,13 @@ func (w *failover) demote(ctx workflow.Context) error {
 	w.compensate(StepDemote, func(ctx workflow.Context) error {
 		return w.eachBatch(ctx, func(ctx workflow.Context, _ int, b activities.Batch) error {
 			return workflow.ExecuteActivity(w.opts(ctx, "compensate"), a.Undemote, activities.BatchInput{
-				Key: w.key("undo_demote", b.Source), Batch: b,
+				Key: w.key("undo_demote", b.ID()), Batch: b,
 			}).Get(ctx, nil)
 		})
 	})
 	return w.eachBatch(ctx, func(ctx workflow.Context, _ int, b activities.Batch) error {
 		return workflow.ExecuteActivity(w.opts(ctx, "short"), a.Demote, activities.BatchInput{
-			Key: w.key(StepDemote, b.Source), Batch: b,
+			Key: w.key(StepDemote, b.ID()), Batch: b,
 		}).Get(ctx, nil)
 	})
 }
@@ -310,11 +313,19 @@ func (w *failover) sourceBackends() []string {
 // batch is promoted there is no way back: later failures pause the run.
 func (w *failover) promote(ctx workflow.Context) error {
 	force := w.in.Mode == ferry.ModeUnplanned
-	results := make([]drivers.PromoteResult, len(w.plan.Batches))
-	done := make([]bool, len(w.plan.Batches))
+	// Kept across an operator's retries: a batch promoted by an earlier
+	// attempt is not promoted again, and its result still counts.
+	if w.promoted == nil {
+		w.promoted = make([]drivers.PromoteResult, len(w.plan.Batches))
+		w.promotedOK = make([]bool, len(w.plan.Batches))
+	}
+	results, done := w.promoted, w.promotedOK
 	err := w.eachBatch(ctx, func(ctx workflow.Context, i int, b activities.Batch) error {
+		if done[i] {
+			return nil
+		}
 		err := workflow.ExecuteActivity(w.opts(ctx, "long"), a.Promote, activities.PromoteInput{
-			Key: w.key(StepPromote, b.Target), Batch: b, Force: force,
+			Key: w.key(StepPromote, b.ID()), Batch: b, Force: force,
 		}).Get(ctx, &results[i])
 		done[i] = err == nil
 		return err
@@ -339,10 +350,14 @@ func (w *failover) promote(ctx workflow.Context) error {
 				}
 			}
 			w.committedNote = fmt.Sprintf("the group is split: promoted on %s, not on %s", strings.Join(on, ", "), strings.Join(off, ", "))
+			// Not all of the group is active at the target: record no
+			// active site rather than a wrong one.
+			w.activeSite = ""
 		}
 		return err
 	}
 	w.committedNote = "the group is active at " + w.plan.TargetSite
+	w.activeSite = w.plan.TargetSite
 	w.dataLoss, w.writesLost = 0, 0
 	for _, r := range results {
 		for _, p := range r.Points {

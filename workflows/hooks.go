@@ -60,16 +60,18 @@ func (w *runner) hook(ctx workflow.Context, point string, h ferry.Hook, extra ma
 	if timeout <= 0 {
 		timeout = time.Minute
 	}
-	hctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	opts := workflow.ActivityOptions{
 		StartToCloseTimeout: timeout + 10*time.Second,
 		// A hook is not assumed idempotent: it runs once per attempt the
 		// operator asks for, never again behind their back.
 		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
-	})
+	}
 	name := HookStep(h, extra["tier"])
 	run := func(ctx workflow.Context) error {
 		var res activities.HookResult
-		err := workflow.ExecuteActivity(hctx, a.RunHook, activities.HookInput{Hook: h, Context: runCtx}).Get(ctx, &res)
+		// On the step's context, so an abort cuts a slow hook short.
+		hctx := workflow.WithActivityOptions(ctx, opts)
+		err := workflow.ExecuteActivity(hctx, a.RunHook, activities.HookInput{Group: w.group.Name, Hook: h, Context: runCtx}).Get(ctx, &res)
 		var app *temporal.ApplicationError
 		if err != nil && errors.As(err, &app) && app.HasDetails() {
 			_ = app.Details(&res)

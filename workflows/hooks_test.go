@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 
@@ -45,7 +46,7 @@ func TestHooksRunAtTheirPointsWithTheRunsContext(t *testing.T) {
 	g := e.withHooks("shop",
 		ferry.Hook{Name: "cassandra-flush", Point: ferry.HookBeforeQuiesce,
 			Command: []string{"sh", "-c", `echo "nodetool flush for $FERRY_GROUP at $FERRY_POINT ($FERRY_KIND)"`}},
-		ferry.Hook{Name: "notify", Point: ferry.HookAfterPromote, URL: hook.URL},
+		ferry.Hook{Name: "notify", Point: ferry.HookAfterPromote, URL: hook.URL + "/notify?token=s3cr3t-hook-token"},
 		ferry.Hook{Name: "warm-cache", Point: ferry.HookAfterTier, Command: []string{"sh", "-c", `echo "warmed $FERRY_TIER"`}},
 	)
 	run := e.start(workflows.FailoverInput{Group: "shop", Mode: ferry.ModePlanned})
@@ -70,6 +71,21 @@ func TestHooksRunAtTheirPointsWithTheRunsContext(t *testing.T) {
 		require.Equal(t, ferry.StepCompleted, st.State)
 		require.Equal(t, "warmed "+tier+"\n", st.Output)
 	}
+	// The webhook's token stays in the inventory: it is in no event of the
+	// run's history (invariant 7).
+	it := temporalClient.GetWorkflowHistory(e.ctx, run.GetID(), run.GetRunID(), false, 0)
+	events, sawHookInput := 0, false
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(t, err)
+		require.NotContains(t, ev.String(), "s3cr3t-hook-token", "event %d carries the hook's token", ev.GetEventId())
+		// The scan reads payloads as text: the hook's own input shows.
+		sawHookInput = sawHookInput || strings.Contains(ev.String(), "after_promote")
+		events++
+	}
+	require.Greater(t, events, 10)
+	require.True(t, sawHookInput, "the history scan does not see payloads")
+
 	mu.Lock()
 	defer mu.Unlock()
 	require.Len(t, posted, 1)

@@ -195,7 +195,7 @@ func (w *lifecycle) unprotect(ctx workflow.Context) error {
 		return w.eachBatch(ctx, func(ctx workflow.Context, b activities.Batch) error {
 			w.touch(b.Target, b.Resources)
 			return workflow.ExecuteActivity(w.opts(ctx, "short"), a.DisableReplication, activities.BatchInput{
-				Key: w.key(StepDisableReplication, b.Target), Batch: b,
+				Key: w.key(StepDisableReplication, b.ID()), Batch: b,
 			}).Get(ctx, nil)
 		})
 	})
@@ -264,13 +264,13 @@ func (w *lifecycle) suspend(ctx workflow.Context) error {
 		w.compensate(StepSuspendReplication, func(ctx workflow.Context) error {
 			return w.eachBatch(ctx, func(ctx workflow.Context, b activities.Batch) error {
 				return workflow.ExecuteActivity(w.opts(ctx, "compensate"), a.ResumeReplication, activities.BatchInput{
-					Key: w.key("undo_suspend", b.Source), Batch: b,
+					Key: w.key("undo_suspend", b.ID()), Batch: b,
 				}).Get(ctx, nil)
 			})
 		})
 		err := w.eachBatch(ctx, func(ctx workflow.Context, b activities.Batch) error {
 			return workflow.ExecuteActivity(w.opts(ctx, "short"), a.SuspendReplication, activities.BatchInput{
-				Key: w.key(StepSuspendReplication, b.Source), Batch: b,
+				Key: w.key(StepSuspendReplication, b.ID()), Batch: b,
 			}).Get(ctx, nil)
 		})
 		if err == nil {
@@ -295,7 +295,7 @@ func (w *lifecycle) resume(ctx workflow.Context) error {
 		}
 		return w.eachBatch(ctx, func(ctx workflow.Context, b activities.Batch) error {
 			return workflow.ExecuteActivity(w.opts(ctx, "short"), a.ResumeReplication, activities.BatchInput{
-				Key: w.key(StepResumeReplication, b.Source), Batch: b,
+				Key: w.key(StepResumeReplication, b.ID()), Batch: b,
 			}).Get(ctx, nil)
 		})
 	})
@@ -391,14 +391,14 @@ func (w *lifecycle) enable(prefix string) func(workflow.Context) error {
 		w.compensate(name, func(ctx workflow.Context) error {
 			return w.each(ctx, len(todo), func(ctx workflow.Context, i int) error {
 				return workflow.ExecuteActivity(w.opts(ctx, "compensate"), a.DisableReplication, activities.BatchInput{
-					Key: w.key("undo_"+name, todo[i].Target), Batch: todo[i],
+					Key: w.key("undo_"+name, todo[i].ID()), Batch: todo[i],
 				}).Get(ctx, nil)
 			})
 		})
 		err := w.each(ctx, len(todo), func(ctx workflow.Context, i int) error {
 			w.touch(todo[i].Target, todo[i].Resources)
 			return workflow.ExecuteActivity(w.opts(ctx, "short"), a.EnableReplication, activities.BatchInput{
-				Key: w.key(name, todo[i].Target), Batch: todo[i],
+				Key: w.key(name, todo[i].ID()), Batch: todo[i],
 			}).Get(ctx, nil)
 		})
 		if err == nil {
@@ -436,7 +436,7 @@ func (w *lifecycle) resync(prefix string) func(workflow.Context) error {
 			b := w.plan.Batches[i]
 			w.touch(b.Target, b.Resources)
 			err := workflow.ExecuteActivity(w.opts(ctx, "long"), a.Resync, activities.BatchInput{
-				Key: w.key(name, b.Target), Batch: b,
+				Key: w.key(name, b.ID()), Batch: b,
 			}).Get(ctx, &results[i])
 			done[i] = err == nil
 			return err

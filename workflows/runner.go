@@ -149,9 +149,14 @@ func (w *runner) doWith(ctx workflow.Context, name string, mode onFailure, fn fu
 		st.State, st.Started, st.Ended, st.Error = ferry.StepRunning, timePtr(now(ctx)), nil, ""
 		st.Attempts++
 		sctx, cancel := workflow.WithCancel(ctx)
-		// The point of no return (promote) must not be cut in half by an abort.
 		if name != w.commitStep {
 			w.cancelStep = cancel
+		} else {
+			// The point of no return (promote) must not be cut in half:
+			// neither an operator's abort nor a Temporal cancel reaches it.
+			// A cancel is seen at the next step, after it.
+			dctx, _ := workflow.NewDisconnectedContext(ctx)
+			sctx, cancel = workflow.WithCancel(dctx)
 		}
 		err := fn(sctx)
 		w.cancelStep = nil
@@ -293,6 +298,7 @@ func (w *runner) finish(ctx workflow.Context, err error) {
 	// meet this one still holding the group's workflow id.
 	final := w.run.State
 	w.run.State = ferry.RunRunning
+	w.finishing = true
 	st := w.step(StepRecord)
 	st.State, st.Started, st.Attempts = ferry.StepRunning, timePtr(now(dctx)), 1
 	end := now(dctx)
@@ -305,7 +311,7 @@ func (w *runner) finish(ctx workflow.Context, err error) {
 		}
 	}
 	in := activities.RecordInput{Run: rec}
-	if w.committed {
+	if w.committed && w.activeSite != "" {
 		in.ActiveSite = w.activeSite
 	}
 	rerr := workflow.ExecuteActivity(w.opts(dctx, "record"), a.RecordRun, in).Get(dctx, nil)

@@ -36,7 +36,10 @@ type steering struct {
 	pauseRequested bool
 	abortRequested bool
 	failedStep     string // set while paused on a failed step
-	decision       string
+	// finishing: the run is recording its end; steering has nothing left
+	// to act on.
+	finishing bool
+	decision  string
 	// cancelStep cancels the step in flight, so that an abort does not wait
 	// for a long boot to finish. Nil while no cancellable step runs.
 	cancelStep workflow.CancelFunc
@@ -71,7 +74,7 @@ func (s *steering) setup(ctx workflow.Context) error {
 		}},
 		{UpdatePause, func() error {
 			switch {
-			case ferry.RunEnded(s.run.State):
+			case ferry.RunEnded(s.run.State) || s.finishing:
 				return rejected("run has ended (%s)", s.run.State)
 			case s.pauseRequested || s.failedStep != "":
 				return rejected("run is already paused")
@@ -92,7 +95,7 @@ func (s *steering) setup(ctx workflow.Context) error {
 		{UpdateRetry, s.validateDecision, func(ctx workflow.Context, r SteerRequest) { s.decision = decideRetry }},
 		{UpdateSkip, s.validateDecision, func(ctx workflow.Context, r SteerRequest) { s.decision = decideSkip }},
 		{UpdateAbort, func() error {
-			if ferry.RunEnded(s.run.State) {
+			if ferry.RunEnded(s.run.State) || s.finishing {
 				return rejected("run has ended (%s)", s.run.State)
 			}
 			if s.abortRequested {

@@ -146,7 +146,10 @@ func runServer(ctx context.Context, cfg config.Config, logger *slog.Logger, args
 				return
 			}
 			logger.Warn("search attributes not registered yet", "error", err)
-			time.Sleep(2 * time.Second)
+			select {
+			case <-ctx.Done():
+			case <-time.After(2 * time.Second):
+			}
 		}
 	}()
 	return serveHTTP(ctx, cfg.HTTPAddr, apiHandler(cfg, st, c, logger), logger, "API")
