@@ -482,3 +482,39 @@ func TestPauseAndResumeAtStepBoundary(t *testing.T) {
 	r := e.result(run)
 	require.Equal(t, ferry.RunCompleted, r.State, r.Message)
 }
+
+// Two batches share one DR backend: each must be promoted, demoted and
+// synced under keys of its own, not replay the other's answer.
+func TestBatchesSharingABackendEachAct(t *testing.T) {
+	e := newEnv(t)
+	inv := ferry.Inventory{
+		Backends: []ferry.Backend{{Name: "a-block-2", Site: "site-a", Type: ferry.BackendCinder, Members: []string{"a-volume-2"},
+			ReplicationTargets: []ferry.ReplicationTarget{{ID: "site-b", Backend: "b-block"}}}},
+		Groups: []ferry.Group{{
+			Name: "pair", PrimarySite: "site-a", DRSite: "site-b", RPOSeconds: 60,
+			Consistency: ferry.ConsistencyCrash, QuiescePolicy: ferry.QuiesceAbort,
+			Volumes: []ferry.Volume{{Name: "pair-1", Backend: "a-block"}, {Name: "pair-2", Backend: "a-block-2"}},
+			Tiers:   []ferry.Tier{{Name: "all", Servers: []ferry.Server{{Name: "pair-vm", Volumes: []string{"pair-1", "pair-2"}}}}},
+		}},
+	}
+	require.NoError(t, e.st.ApplyInventory(e.ctx, inv))
+	require.NoError(t, e.cloud.LoadInventory(inv))
+	for _, v := range []string{"pair-1", "pair-2"} {
+		_, err := e.sim.Write(e.ctx, v, 3)
+		require.NoError(t, err)
+	}
+	r := e.result(e.start(workflows.FailoverInput{Group: "pair", Mode: ferry.ModePlanned}))
+	require.Equal(t, ferry.RunCompleted, r.State, r.Message)
+	for _, v := range []string{"pair-1", "pair-2"} {
+		info, err := e.sim.ResourceInfo(e.ctx, v)
+		require.NoError(t, err)
+		require.Equal(t, "site-b", info.ActiveSite, v)
+		require.EqualValues(t, 3, info.ActiveSeq, v)
+	}
+	ledger, err := e.sim.Ledger(e.ctx)
+	require.NoError(t, err)
+	requireExactlyOnce(t, ledger)
+	for _, l := range ledger {
+		require.NotEqual(t, sim.OutcomeReplayed, l.Outcome, "%s replayed another batch's answer", l.Key)
+	}
+}
