@@ -129,6 +129,15 @@ func tail(s string, n int) string {
 	return s[len(s)-n:]
 }
 
+// applyDemo applies the demo inventory through the CLI, as a user would,
+// and returns what it printed.
+func (s *system) applyDemo() string {
+	s.t.Helper()
+	out, code := s.cli("apply", "-f", filepath.Join(repoRoot(s.t), "demo", "demo.yaml"))
+	require.Equal(s.t, 0, code, out)
+	return out
+}
+
 // cli runs a client verb of the real binary.
 func (s *system) cli(args ...string) (string, int) {
 	s.t.Helper()
@@ -171,9 +180,7 @@ func TestEndToEndFailoverOverSeparateProcesses(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	out, code := s.cli("apply", "-f", filepath.Join(repoRoot(t), "demo", "demo.yaml"))
-	require.Equal(t, 0, code, out)
-	require.Contains(t, out, "group/shop created")
+	require.Contains(t, s.applyDemo(), "group/shop created")
 
 	// Every resource of shop gets writes before the planned failover.
 	groups := map[string]ferry.Group{}
@@ -186,7 +193,7 @@ func TestEndToEndFailoverOverSeparateProcesses(t *testing.T) {
 	}
 
 	// A planned failover of shop, from the CLI, watched to the end.
-	out, code = s.cli("failover", "shop", "--yes")
+	out, code := s.cli("failover", "shop", "--yes")
 	require.Equal(t, 0, code, out)
 	require.Contains(t, out, "completed")
 	page, err := s.api.ListRuns(ctx, apiclient.RunFilter{Group: "shop"})
@@ -280,8 +287,7 @@ func TestSecondRunOfAGroupIsRefusedWith409(t *testing.T) {
 	s := startSystem(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out, code := s.cli("apply", "-f", filepath.Join(repoRoot(t), "demo", "demo.yaml"))
-	require.Equal(t, 0, code, out)
+	s.applyDemo()
 
 	// crm waits for approval, so its first run holds the group.
 	first, err := s.api.StartRun(ctx, apiclient.StartRunRequest{Kind: "failover", Group: "crm", Mode: ferry.ModePlanned})
@@ -321,7 +327,7 @@ func TestSecondRunOfAGroupIsRefusedWith409(t *testing.T) {
 	require.Contains(t, pe.Detail, first.ID)
 
 	// Approved from the CLI, it completes; then the group is free again.
-	out, code = s.cli("approve", first.ID)
+	out, code := s.cli("approve", first.ID)
 	require.Equal(t, 0, code, out)
 	r := s.waitEnded(ctx, first.ID)
 	require.Equal(t, ferry.RunCompleted, r.State, r.Message)
@@ -332,8 +338,7 @@ func TestDryRunPlansChecksAndEstimatesWithoutStartingAnything(t *testing.T) {
 	s := startSystem(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	out, code := s.cli("apply", "-f", filepath.Join(repoRoot(t), "demo", "demo.yaml"))
-	require.Equal(t, 0, code, out)
+	s.applyDemo()
 
 	dry := func(mode string) map[string]any {
 		t.Helper()
@@ -368,7 +373,7 @@ func TestDryRunPlansChecksAndEstimatesWithoutStartingAnything(t *testing.T) {
 		require.Equal(t, true, c.(map[string]any)["passed"], "%v", c)
 	}
 	require.Nil(t, m["rto_estimate_seconds"], "no run is recorded yet")
-	out, code = s.cli("failover", "shop", "--dry-run")
+	out, code := s.cli("failover", "shop", "--dry-run")
 	require.Equal(t, 0, code, out)
 	require.Contains(t, out, "Dry run of failover: nothing was started.")
 	require.Contains(t, out, "[ok  ] target backend b-block reachable")
@@ -412,8 +417,7 @@ func TestDryRunOfEveryKindStartsNothing(t *testing.T) {
 	s := startSystem(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	out, code := s.cli("apply", "-f", filepath.Join(repoRoot(t), "demo", "demo.yaml"))
-	require.Equal(t, 0, code, out)
+	s.applyDemo()
 
 	for _, req := range []apiclient.StartRunRequest{
 		{Kind: ferry.KindFailover, Group: "shop"},
@@ -461,8 +465,7 @@ func TestEveryKindFromTheCLI(t *testing.T) {
 	s := startSystem(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	out, code := s.cli("apply", "-f", filepath.Join(repoRoot(t), "demo", "demo.yaml"))
-	require.Equal(t, 0, code, out)
+	s.applyDemo()
 
 	steps := [][]string{
 		{"drill", "shop"},
@@ -486,7 +489,7 @@ func TestEveryKindFromTheCLI(t *testing.T) {
 		require.Contains(t, out, "completed", "ferry %s:\n%s", strings.Join(args, " "), out)
 	}
 	// A weekly drill, listed, then removed.
-	out, code = s.cli("drill-schedule", "shop", "0 3 * * 1", "--hold", "10m")
+	out, code := s.cli("drill-schedule", "shop", "0 3 * * 1", "--hold", "10m")
 	require.Equal(t, 0, code, out)
 	require.Contains(t, out, `drill schedule of group shop created: "0 3 * * 1", next drill`)
 	out, code = s.cli("schedules")
