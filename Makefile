@@ -59,7 +59,10 @@ fuzz:
 
 test: $(TEMPORAL) vet lint
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
-	$(GO) test -count=1 -timeout 20m ./...
+	# One package's tests at a time: the suites start real servers (Temporal,
+	# PostgreSQL pairs, BIND, Cinder) and on 2 cores they would starve each
+	# other's timeouts.
+	$(GO) test -p 1 -count=1 -timeout 20m ./...
 
 clean:
 	rm -rf bin .data

@@ -187,14 +187,7 @@ func TestBackendFailoverSilentMemberPausesAndSkipIsRecorded(t *testing.T) {
 	r := e.result(run)
 	recordHistory(t, run, "backend-failover-member-skip")
 	require.Equal(t, ferry.RunCompleted, r.State, r.Message)
-	fc = stepOf(t, r, workflows.StepFailoverCompleted)
-	require.Equal(t, ferry.StepSkipped, fc.State)
-	require.Contains(t, fc.Note, "b-volume-2")
-	require.Contains(t, r.Flags, "skipped:"+workflows.StepFailoverCompleted)
-	last := r.Events[len(r.Events)-1]
-	require.Equal(t, "skip", last.Action)
-	require.Equal(t, "grace", last.By)
-	require.Equal(t, workflows.StepFailoverCompleted, last.Step)
+	requireSkipRecorded(t, r, "b-volume-2", "grace")
 
 	for _, m := range simBackend(t, e.state(), "b-block").Members {
 		if m.Name == "b-volume-2" {

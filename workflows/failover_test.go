@@ -51,12 +51,18 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, sim.Options{BootTime: 20 * time.Millisecond})
+}
+
+// newEnvWith is newEnv with the simulator's options of the test's choice.
+func newEnvWith(t *testing.T, opts sim.Options) *env {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	e := &env{t: t, ctx: ctx, st: storetest.New(t), tq: "test-" + strings.ReplaceAll(t.Name(), "/", "-")}
 	inv := demo.Inventory()
 	require.NoError(t, e.st.ApplyInventory(ctx, inv))
-	e.cloud = sim.NewCloud(sim.Options{BootTime: 20 * time.Millisecond})
+	e.cloud = sim.NewCloud(opts)
 	require.NoError(t, e.cloud.LoadInventory(inv))
 	e.sim = sim.NewInProcess(e.cloud)
 	acts := &activities.Activities{Drivers: e.sim.Set(), Store: e.st}
@@ -440,13 +446,7 @@ func TestMemberThatNeverAcknowledgesPausesAndSkipIsRecorded(t *testing.T) {
 	r := e.result(run)
 	recordHistory(t, run, "member-skip")
 	require.Equal(t, ferry.RunCompleted, r.State, r.Message)
-	fc = stepOf(t, r, workflows.StepFailoverCompleted)
-	require.Equal(t, ferry.StepSkipped, fc.State)
-	require.Contains(t, fc.Note, "b-volume-3")
-	require.Contains(t, r.Flags, "skipped:"+workflows.StepFailoverCompleted)
-	last := r.Events[len(r.Events)-1]
-	require.Equal(t, "skip", last.Action)
-	require.Equal(t, "grace", last.By)
+	requireSkipRecorded(t, r, "b-volume-3", "grace")
 
 	// The two members that answered hold the new id; the skipped one not.
 	st, err := e.sim.BackendStatus(e.ctx, "b-block")
@@ -517,4 +517,19 @@ func TestBatchesSharingABackendEachAct(t *testing.T) {
 	for _, l := range ledger {
 		require.NotEqual(t, sim.OutcomeReplayed, l.Outcome, "%s replayed another batch's answer", l.Key)
 	}
+}
+
+// requireSkipRecorded proves an operator's skip of failover_completed is in
+// the run: the step skipped naming the silent member, the flag, the event
+// with who skipped.
+func requireSkipRecorded(t *testing.T, r ferry.Run, member, by string) {
+	t.Helper()
+	fc := stepOf(t, r, workflows.StepFailoverCompleted)
+	require.Equal(t, ferry.StepSkipped, fc.State)
+	require.Contains(t, fc.Note, member)
+	require.Contains(t, r.Flags, "skipped:"+workflows.StepFailoverCompleted)
+	last := r.Events[len(r.Events)-1]
+	require.Equal(t, "skip", last.Action)
+	require.Equal(t, by, last.By)
+	require.Equal(t, workflows.StepFailoverCompleted, last.Step)
 }

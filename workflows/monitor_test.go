@@ -2,7 +2,6 @@ package workflows_test
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,10 +11,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/ferrydr/ferry"
-	"github.com/ferrydr/ferry/activities"
-	"github.com/ferrydr/ferry/demo"
 	"github.com/ferrydr/ferry/drivers/sim"
-	"github.com/ferrydr/ferry/store/storetest"
 	"github.com/ferrydr/ferry/worker"
 	"github.com/ferrydr/ferry/workflows"
 )
@@ -42,19 +38,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 // newClockEnv is newEnv with the simulator on a fake clock.
 func newClockEnv(t *testing.T, clock *fakeClock) *env {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	e := &env{t: t, ctx: ctx, st: storetest.New(t), tq: "test-" + strings.ReplaceAll(t.Name(), "/", "-")}
-	inv := demo.Inventory()
-	require.NoError(t, e.st.ApplyInventory(ctx, inv))
-	e.cloud = sim.NewCloud(sim.Options{Now: clock.Now, BootTime: 20 * time.Millisecond})
-	require.NoError(t, e.cloud.LoadInventory(inv))
-	e.sim = sim.NewInProcess(e.cloud)
-	acts := &activities.Activities{Drivers: e.sim.Set(), Store: e.st}
-	w := worker.New(temporalClient, e.tq, acts, worker.Options{})
-	require.NoError(t, w.Start())
-	t.Cleanup(w.Stop)
-	return e
+	return newEnvWith(t, sim.Options{Now: clock.Now, BootTime: 20 * time.Millisecond})
 }
 
 // startMonitor starts a backend's monitor and terminates it when the test

@@ -181,7 +181,7 @@ volume_driver = ferry_fake_driver.FerryFakeDriver
 			c.MemberHosts = append(c.MemberHosts, h+"@"+c.Section)
 		}
 	}
-	c.waitUp(tb, 2*time.Minute)
+	c.waitUp(tb, 4*time.Minute) // generous on a loaded machine; a healthy start takes ~20 s
 	tb.Logf("cinder up at %s in %s (%d volume services)", c.Endpoint, time.Since(start).Round(100*time.Millisecond), len(c.Hosts)+len(c.MemberHosts))
 	return c
 }
