@@ -97,10 +97,10 @@ func (a *Adapter) status(ctx context.Context, b backendRef) (drivers.BackendStat
 	return st, nil
 }
 
-// Capabilities says what Cinder can do for the backend at the negotiated
+// cinderCapabilities says what Cinder can do for the backend at the negotiated
 // microversion. Group replication (consistency groups) and test failover
 // are not wired yet.
-func (a *Adapter) Capabilities(ctx context.Context, backend string) (drivers.Capabilities, error) {
+func (a *Adapter) cinderCapabilities(ctx context.Context, backend string) (drivers.Capabilities, error) {
 	const op = "storage.capabilities"
 	b, err := a.backend(ctx, op, backend)
 	if err != nil {
@@ -115,9 +115,9 @@ func (a *Adapter) Capabilities(ctx context.Context, backend string) (drivers.Cap
 	return drivers.Capabilities{Replication: replicated && canCluster, Freeze: canCluster}, nil
 }
 
-// BackendStatus reads the backend's replication_status, active_backend_id
+// cinderBackendStatus reads the backend's replication_status, active_backend_id
 // and frozen, with its members (a cluster's services, or the one service).
-func (a *Adapter) BackendStatus(ctx context.Context, backend string) (drivers.BackendStatus, error) {
+func (a *Adapter) cinderBackendStatus(ctx context.Context, backend string) (drivers.BackendStatus, error) {
 	const op = "storage.backend_status"
 	b, err := a.backend(ctx, op, backend)
 	if err != nil {
@@ -270,14 +270,14 @@ func volumeName(v volumes.Volume) string {
 	return v.ID
 }
 
-// Freeze freezes the backend's management plane (PUT /os-services/freeze;
+// cinderFreeze freezes the backend's management plane (PUT /os-services/freeze;
 // a cluster needs 3.26+). A backend already frozen is left as it is.
-func (a *Adapter) Freeze(ctx context.Context, key, backend string) error {
+func (a *Adapter) cinderFreeze(ctx context.Context, key, backend string) error {
 	return a.freezeThaw(ctx, "storage.freeze", key, backend, true)
 }
 
-// Thaw lifts a freeze (PUT /os-services/thaw).
-func (a *Adapter) Thaw(ctx context.Context, key, backend string) error {
+// cinderThaw lifts a freeze (PUT /os-services/thaw).
+func (a *Adapter) cinderThaw(ctx context.Context, key, backend string) error {
 	return a.freezeThaw(ctx, "storage.thaw", key, backend, false)
 }
 
@@ -319,12 +319,12 @@ func (a *Adapter) freezeThaw(ctx context.Context, op, key, backend string, freez
 	return err
 }
 
-// FailoverCompleted checks that one member of the backend serves
+// cinderFailoverCompleted checks that one member of the backend serves
 // activeBackendID. In a cluster Cinder itself sends failover_completed to
 // every member once the volumes moved; the adapter cannot send it, so it
 // records what the API shows: it waits a little for the member to apply
 // it, then says which id the member still reports.
-func (a *Adapter) FailoverCompleted(ctx context.Context, key, backend, member, activeBackendID string) error {
+func (a *Adapter) cinderFailoverCompleted(ctx context.Context, key, backend, member, activeBackendID string) error {
 	const op = "storage.failover_completed"
 	want := activeBackendID
 	if want == failback {
@@ -376,13 +376,13 @@ func memberNames(st drivers.BackendStatus) []string {
 	return out
 }
 
-// SetReplicationStatus cannot write Cinder's bookkeeping: cinder-volume
+// cinderSetReplicationStatus cannot write Cinder's bookkeeping: cinder-volume
 // keeps replication_status and active_backend_id itself and the API has no
 // call that sets them. The adapter accepts failing-over (Cinder sets it
 // itself when a failover is requested) and checks any other status against
 // what Cinder shows: a mismatch is a Permanent error, never a silent
 // success.
-func (a *Adapter) SetReplicationStatus(ctx context.Context, key, backend, status, activeBackendID string) error {
+func (a *Adapter) cinderSetReplicationStatus(ctx context.Context, key, backend, status, activeBackendID string) error {
 	const op = "storage.set_replication_status"
 	_, err := mutate(ctx, a, op, key, func() (struct{}, error) {
 		if status == ferry.ReplicationFailingOver {
@@ -496,12 +496,12 @@ func (a *Adapter) backendOf(site, host string, clusterOf map[string]string) stri
 	return h
 }
 
-// ReplicationStatus reports each volume's replica as Cinder shows it. Cinder
+// cinderReplicationStatus reports each volume's replica as Cinder shows it. Cinder
 // shows only the active side of a replicated volume (the secondary lives in
 // the storage behind replication_device): enabled and failed-over are an
 // active replica, anything else an error. Lag and the last consistent
 // point are not in Cinder's API.
-func (a *Adapter) ReplicationStatus(ctx context.Context, resources []string) ([]drivers.ReplicaStatus, error) {
+func (a *Adapter) cinderReplicationStatus(ctx context.Context, resources []string) ([]drivers.ReplicaStatus, error) {
 	vols, err := a.Volumes(ctx, resources)
 	if err != nil {
 		if de, ok := err.(*drivers.Error); ok {

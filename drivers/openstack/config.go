@@ -48,11 +48,65 @@ type Site struct {
 	Region string `yaml:"region,omitempty" json:"region,omitempty"`
 }
 
-// Backend is a Cinder backend: exactly one of Host and Cluster.
+// Backend is a storage backend at a site. Service says which API holds it:
+// "volume" (Cinder, the default) or "share" (Manila).
+//
+// A Cinder backend is a cinder-volume service: exactly one of Host
+// ("host@backend") and Cluster ("cluster@backend"); or, with TargetOf, a
+// replication target of another configured Cinder backend (its
+// replication_device backend_id is BackendID): the DR side of Cinder's
+// volume and group replication, which Cinder addresses through the
+// primary's service.
+//
+// A Manila backend is a manila-share backend: Host ("host@backend", a
+// replica's host without its pool) and the AvailabilityZone in which
+// replicas on it are created (Manila places replicas by zone).
 type Backend struct {
 	Site    string `yaml:"site" json:"site"`
+	Service string `yaml:"service,omitempty" json:"service,omitempty"`
 	Host    string `yaml:"host,omitempty" json:"host,omitempty"`
 	Cluster string `yaml:"cluster,omitempty" json:"cluster,omitempty"`
+
+	TargetOf  string `yaml:"target_of,omitempty" json:"target_of,omitempty"`
+	BackendID string `yaml:"backend_id,omitempty" json:"backend_id,omitempty"`
+
+	AvailabilityZone string `yaml:"availability_zone,omitempty" json:"availability_zone,omitempty"`
+}
+
+// Services a backend can be.
+const (
+	ServiceVolume = "volume"
+	ServiceShare  = "share"
+)
+
+// share says whether the backend is Manila's.
+func (b Backend) share() bool { return b.Service == ServiceShare }
+
+// check says what is wrong with one backend's configuration.
+func (b Backend) check(all map[string]Backend) error {
+	switch b.Service {
+	case "", ServiceVolume:
+		if b.TargetOf != "" {
+			p, ok := all[b.TargetOf]
+			if !ok || p.share() || p.TargetOf != "" {
+				return fmt.Errorf("target_of %q is not a configured Cinder service backend", b.TargetOf)
+			}
+			if b.BackendID == "" || b.Host != "" || b.Cluster != "" {
+				return fmt.Errorf("a replication target needs backend_id and neither host nor cluster")
+			}
+			return nil
+		}
+		if (b.Host == "") == (b.Cluster == "") {
+			return fmt.Errorf("set exactly one of host and cluster")
+		}
+	case ServiceShare:
+		if b.Host == "" || b.AvailabilityZone == "" || b.Cluster != "" || b.TargetOf != "" {
+			return fmt.Errorf("a share backend needs host and availability_zone, and no cluster or target_of")
+		}
+	default:
+		return fmt.Errorf("service %q: want volume or share", b.Service)
+	}
+	return nil
 }
 
 // cloudExtras are the clouds.yaml keys gophercloud's clouds.Parse reads
@@ -68,6 +122,20 @@ type cloudExtras struct {
 	BlockStorageEndpointOverride string `yaml:"block_storage_endpoint_override"`
 	VolumeAPIVersion             string `yaml:"volume_api_version"`
 	BlockStorageAPIVersion       string `yaml:"block_storage_api_version"`
+	// Raw is the whole cloud entry, for the other services' keys
+	// (<service_type>_endpoint_override, <service_type>_api_version).
+	Raw map[string]any `yaml:",inline"`
+}
+
+// key reads a string key of the cloud entry ("" when absent).
+func (ex cloudExtras) key(name string) string {
+	if v, ok := ex.Raw[name].(string); ok {
+		return v
+	}
+	if v, ok := ex.Raw[name]; ok && v != nil {
+		return fmt.Sprint(v)
+	}
+	return ""
 }
 
 // cloudsPath finds clouds.yaml the way OpenStack clients do.

@@ -38,11 +38,16 @@ func parseMV(s string) (mv, error) {
 	return mv{a, b}, nil
 }
 
-// negotiated is what a site's Cinder supports, and the cap the operator set
-// (volume_api_version in clouds.yaml, as for the openstack client).
+// negotiated is what one service endpoint of a site supports, and the cap
+// the operator set (<service>_api_version in clouds.yaml, as for the
+// openstack client: volume_api_version, shared_file_system_api_version,
+// compute_api_version).
 type negotiated struct {
 	min, max mv
 	cap      *mv
+	// service names the API in messages ("Cinder", "Manila", "Nova");
+	// capKey the clouds.yaml key that capped it. Empty means Cinder's.
+	service, capKey string
 }
 
 // usable is the highest microversion Ferry sends to this endpoint.
@@ -59,11 +64,51 @@ func (n negotiated) need(v mv, what string) error {
 	if !n.usable().less(v) {
 		return nil
 	}
+	service, capKey := n.service, n.capKey
+	if service == "" {
+		service, capKey = "Cinder", "volume_api_version"
+	}
 	why := fmt.Sprintf("the endpoint supports up to %s", n.max)
 	if n.cap != nil && n.cap.less(n.max) {
-		why = fmt.Sprintf("volume_api_version in clouds.yaml caps it at %s (the endpoint supports up to %s)", n.cap, n.max)
+		why = fmt.Sprintf("%s in clouds.yaml caps it at %s (the endpoint supports up to %s)", capKey, n.cap, n.max)
 	}
-	return fmt.Errorf("%s needs Cinder API microversion %s; %s", what, v, why)
+	return fmt.Errorf("%s needs %s API microversion %s; %s", what, service, v, why)
+}
+
+// discoverMajor is discover for any microversioned API: it reads the
+// versions document at the endpoint's root and picks the entry of the
+// given major version (Manila 2, Nova 2).
+func discoverMajor(ctx context.Context, sc *gophercloud.ServiceClient, major int, capStr, service, capKey string) (negotiated, error) {
+	n := negotiated{service: service, capKey: capKey}
+	if capStr != "" && strings.Contains(capStr, ".") {
+		c, err := parseMV(capStr)
+		if err != nil {
+			return n, fmt.Errorf("%s: %v", capKey, err)
+		}
+		n.cap = &c
+	}
+	root, err := utils.BaseEndpoint(sc.Endpoint)
+	if err != nil {
+		return n, err
+	}
+	versions, err := utils.GetServiceVersions(ctx, sc.ProviderClient, root, true)
+	if err != nil {
+		return n, err
+	}
+	for _, v := range versions {
+		if v.Major != major || v.MaxMajor == 0 {
+			continue
+		}
+		n.min, n.max = mv{v.MinMajor, v.MinMinor}, mv{v.MaxMajor, v.MaxMinor}
+		return n, nil
+	}
+	for _, v := range versions {
+		if v.Major == major {
+			n.min, n.max = mv{major, v.Minor}, mv{major, v.Minor}
+			return n, nil
+		}
+	}
+	return n, fmt.Errorf("the endpoint offers no %s API v%d (versions: %+v)", service, major, versions)
 }
 
 // discover reads the versions document at the endpoint's root (GET /, no

@@ -32,8 +32,9 @@ type Adapter struct {
 	cfg    Config
 	clouds string // the clouds.yaml path
 
-	mu    sync.Mutex // guards sites
-	sites map[string]*siteClient
+	mu      sync.Mutex             // guards sites and clients
+	sites   map[string]*siteClient // Cinder's, by site
+	clients map[string]*svcClient  // the other services', by "site/service"
 
 	lmu      sync.Mutex // guards ledger and inflight
 	ledger   map[string]ledgerEntry
@@ -68,8 +69,8 @@ func New(cfg Config) (*Adapter, error) {
 		if _, ok := cfg.Sites[b.Site]; !ok {
 			return nil, drivers.Errorf(drivers.Permanent, op, "backend %s: unknown site %q", name, b.Site)
 		}
-		if (b.Host == "") == (b.Cluster == "") {
-			return nil, drivers.Errorf(drivers.Permanent, op, "backend %s: set exactly one of host and cluster", name)
+		if err := b.check(cfg.Backends); err != nil {
+			return nil, drivers.Errorf(drivers.Permanent, op, "backend %s: %v", name, err)
 		}
 	}
 	if cfg.Timeout == 0 {
@@ -82,7 +83,7 @@ func New(cfg Config) (*Adapter, error) {
 	if err != nil {
 		return nil, drivers.Errorf(drivers.Permanent, op, "%v", err)
 	}
-	a := &Adapter{cfg: cfg, clouds: path, sites: map[string]*siteClient{}, ledger: map[string]ledgerEntry{}, inflight: map[string]bool{}}
+	a := &Adapter{cfg: cfg, clouds: path, sites: map[string]*siteClient{}, clients: map[string]*svcClient{}, ledger: map[string]ledgerEntry{}, inflight: map[string]bool{}}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, drivers.Errorf(drivers.Permanent, op, "state dir: %v", err)
 	}
