@@ -52,11 +52,12 @@ type Site struct {
 // "volume" (Cinder, the default) or "share" (Manila).
 //
 // A Cinder backend is a cinder-volume service: exactly one of Host
-// ("host@backend") and Cluster ("cluster@backend"); or, with TargetOf, a
-// replication target of another configured Cinder backend (its
-// replication_device backend_id is BackendID): the DR side of Cinder's
-// volume and group replication, which Cinder addresses through the
-// primary's service.
+// ("host@backend") and Cluster ("cluster@backend"). With TargetOf it is
+// also, or only, a replication target of another configured Cinder backend
+// (its replication_device backend_id is BackendID): the DR side of
+// Cinder's volume and group replication, which Cinder addresses through
+// the primary's service. A DR array is usually both: a backend of the DR
+// site's Cinder and the replication_device of the primary's.
 //
 // A Manila backend is a manila-share backend: Host ("host@backend", a
 // replica's host without its pool) and the AvailabilityZone in which
@@ -91,8 +92,11 @@ func (b Backend) check(all map[string]Backend) error {
 			if !ok || p.share() || p.TargetOf != "" {
 				return fmt.Errorf("target_of %q is not a configured Cinder service backend", b.TargetOf)
 			}
-			if b.BackendID == "" || b.Host != "" || b.Cluster != "" {
-				return fmt.Errorf("a replication target needs backend_id and neither host nor cluster")
+			if b.BackendID == "" {
+				return fmt.Errorf("a replication target (target_of) needs backend_id")
+			}
+			if b.Host != "" && b.Cluster != "" {
+				return fmt.Errorf("set at most one of host and cluster")
 			}
 			return nil
 		}
