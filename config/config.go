@@ -29,6 +29,10 @@ type Config struct {
 	// in-process and ignores it.)
 	SimURL  string `env:"SIM_URL"`
 	SimAddr string `env:"SIM_ADDR" envDefault:"127.0.0.1:8090"`
+	// DriversFile configures a worker's adapters for a real cloud (the
+	// openstack adapter and the probe, docs/openstack.md); empty means the
+	// simulator at SimURL.
+	DriversFile string `env:"DRIVERS_FILE"`
 	// DataDir holds the dev server's SQLite file and logs of `ferry dev`.
 	DataDir   string `env:"DATA_DIR" envDefault:".data"`
 	LogFormat string `env:"LOG_FORMAT" envDefault:"text"` // text or json

@@ -181,9 +181,16 @@ func runWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, args
 		return err
 	}
 	defer c.Close()
-	// The simulator is the only adapter wired so far; it says so.
-	logger.Info("drivers: simulator", "sim_url", simURL)
-	acts := &activities.Activities{Drivers: simDrivers(sim.NewClient(simURL, &http.Client{Timeout: 5 * time.Minute})), Store: st}
+	set := simDrivers(sim.NewClient(simURL, &http.Client{Timeout: 5 * time.Minute}))
+	if cfg.DriversFile != "" {
+		if set, err = loadDrivers(cfg.DriversFile); err != nil {
+			return err
+		}
+		logger.Info("drivers: openstack adapter and probe", "drivers_file", cfg.DriversFile)
+	} else {
+		logger.Info("drivers: simulator", "sim_url", simURL)
+	}
+	acts := &activities.Activities{Drivers: set, Store: st}
 	w := worker.New(c, cfg.TaskQueue, acts, workerOptions(cfg))
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)

@@ -236,3 +236,20 @@ func blockStorageClient(ctx context.Context, path string, site Site, timeout tim
 	}
 	return sc, ex, nil
 }
+
+// LoadConfig reads the adapter's configuration from a YAML file. Unknown
+// keys are refused, so a misspelt key is an error, not a silent default.
+func LoadConfig(path string) (Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("openstack config: %w", err)
+	}
+	defer f.Close()
+	var c Config
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, fmt.Errorf("openstack config %s: %w", path, err)
+	}
+	return c, nil
+}
