@@ -285,6 +285,13 @@ type Run struct {
 	Mode        string     `json:"mode,omitempty"`
 	State       string     `json:"state"`
 	RequestedBy string     `json:"requested_by,omitempty"`
+	// StartedBy is the API token (its name) that started the run: unlike
+	// RequestedBy, which the client states, the server sets it from the
+	// request's authentication.
+	StartedBy string `json:"started_by,omitempty"`
+	// Project is the project of the run's group when the run started;
+	// project-scoped tokens see the runs of their project only.
+	Project     string     `json:"project,omitempty"`
 	Created     time.Time  `json:"created"`
 	Ended       *time.Time `json:"ended,omitempty"`
 	// RPOSeconds is the achieved data-loss window; WritesLost the writes the

@@ -32,6 +32,9 @@ type RunFilter struct {
 	Site  string
 	Kind  string
 	State string
+	// Project keeps the runs of that project's groups only (a
+	// project-scoped token's view).
+	Project string
 	Page
 }
 
@@ -55,6 +58,8 @@ type InventoryStore interface {
 	PutGroup(ctx context.Context, g Group) (created bool, err error)
 	GetGroup(ctx context.Context, name string) (Group, error)
 	ListGroups(ctx context.Context, p Page) ([]Group, string, error)
+	// ListProjectGroups is ListGroups of one project's groups only.
+	ListProjectGroups(ctx context.Context, project string, p Page) ([]Group, string, error)
 	DeleteGroup(ctx context.Context, name string) error
 	// SetGroupActiveSite records where a group runs after a run moved it.
 	SetGroupActiveSite(ctx context.Context, name, site string) error
@@ -80,4 +85,46 @@ type RunStore interface {
 	ListRuns(ctx context.Context, f RunFilter) ([]Run, string, error)
 	// ActiveRuns lists runs of a group whose recorded state is not final.
 	ActiveRuns(ctx context.Context, group string) ([]Run, error)
+}
+
+// AuditFilter selects audit entries; empty fields match all.
+type AuditFilter struct {
+	// Since keeps entries at or after it.
+	Since time.Time
+	// Token keeps the entries of one token, by id or name.
+	Token string
+	Page
+}
+
+// AuthStore keeps API tokens (as hashes only: the secret never reaches the
+// store) and the audit log. Errors are *Error with ENotFound, EConflict or
+// EInvalid.
+type AuthStore interface {
+	// CreateToken stores a new token under the SHA-256 hash of its secret.
+	// EConflict when an unrevoked token has the same name.
+	CreateToken(ctx context.Context, t Token, hash []byte) error
+	// BootstrapToken creates an admin token unless an active admin token
+	// exists (EConflict naming it); force creates it anyway. Concurrent
+	// bootstraps create one.
+	BootstrapToken(ctx context.Context, t Token, hash []byte, force bool) error
+	// TokenByHash returns the token whose secret hashes to hash, revoked
+	// or expired ones included: the caller decides. ENotFound otherwise.
+	TokenByHash(ctx context.Context, hash []byte) (Token, error)
+	GetToken(ctx context.Context, id string) (Token, error)
+	// ListTokens lists tokens, newest first.
+	ListTokens(ctx context.Context, p Page) ([]Token, string, error)
+	// RevokeToken marks a token revoked at the given time; revoking it
+	// again keeps the first time.
+	RevokeToken(ctx context.Context, id string, at time.Time) (Token, error)
+	// TouchToken records a use of the token (at most once a minute is
+	// written, so polling clients do not write on every read).
+	TouchToken(ctx context.Context, id string, at time.Time) error
+
+	// AppendAudit appends an entry and returns its id.
+	AppendAudit(ctx context.Context, e AuditEntry) (int64, error)
+	// CompleteAudit records the outcome of an entry appended before its
+	// request was handled.
+	CompleteAudit(ctx context.Context, id int64, status int, runID string) error
+	// ListAudit lists entries, newest first.
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, string, error)
 }

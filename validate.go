@@ -135,8 +135,12 @@ func (g Group) Validate() error {
 	if err := checkName("name", g.Name); err != nil {
 		return err
 	}
-	if g.Project != "" && len(g.Project) > 255 {
-		return Invalid("project", "is longer than 255 characters")
+	// A project scopes who may see and run the group (docs/security.md),
+	// so it is a name like any other, compared exactly.
+	if g.Project != "" {
+		if err := checkName("project", g.Project); err != nil {
+			return err
+		}
 	}
 	if err := checkName("primary_site", g.PrimarySite); err != nil {
 		return err

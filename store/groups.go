@@ -147,13 +147,22 @@ func (s *Store) GetGroup(ctx context.Context, name string) (ferry.Group, error) 
 
 // ListGroups returns a page of groups ordered by name.
 func (s *Store) ListGroups(ctx context.Context, p ferry.Page) ([]ferry.Group, string, error) {
+	return s.listGroups(ctx, nil, p)
+}
+
+// ListProjectGroups returns a page of one project's groups ordered by name.
+func (s *Store) ListProjectGroups(ctx context.Context, project string, p ferry.Page) ([]ferry.Group, string, error) {
+	return s.listGroups(ctx, &project, p)
+}
+
+func (s *Store) listGroups(ctx context.Context, project *string, p ferry.Page) ([]ferry.Group, string, error) {
 	after, err := afterName(p.Token)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: list groups: %w", err)
 	}
 	limit := pageLimit(p)
 	rows, err := s.pool.Query(ctx, `SELECT `+groupColumns+` FROM protection_groups
-		WHERE name > $1 ORDER BY name LIMIT $2`, after, limit+1)
+		WHERE name > $1 AND ($3::text IS NULL OR project = $3) ORDER BY name LIMIT $2`, after, limit+1, project)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: list groups: %w", err)
 	}

@@ -26,7 +26,14 @@ var activeRunSQL = func() string {
 }()
 
 const runColumns = `id, workflow_id, kind, group_name, site, backend, mode, state, requested_by,
-	created, ended, rpo_seconds, rto_seconds, writes_lost, steps, approvals, events, flags, message, details`
+	created, ended, rpo_seconds, rto_seconds, writes_lost, steps, approvals, events, flags, message, details,
+	started_by, project`
+
+// runValues are the values of runColumns for an insert. A run's project is
+// its group's when the writer does not say (workflows and activities write
+// records without knowing projects).
+const runValues = `$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+	$21, COALESCE(NULLIF($22, ''), (SELECT project FROM protection_groups WHERE name = $4), '')`
 
 // runArgs returns r's column values in runColumns order. Times are stored in
 // UTC; a zero Created means now.
@@ -83,7 +90,7 @@ func runArgs(r ferry.Run) ([]any, error) {
 	}
 	return []any{r.ID, r.WorkflowID, r.Kind, r.Group, r.Site, r.Backend, r.Mode, r.State, r.RequestedBy,
 		created.UTC(), ended, r.RPOSeconds, r.RTOSeconds, r.WritesLost, stepsJSON, approvalsJSON, eventsJSON,
-		r.Flags, r.Message, detailsJSON}, nil
+		r.Flags, r.Message, detailsJSON, r.StartedBy, r.Project}, nil
 }
 
 // jsonOrNull encodes v, or returns nil (SQL NULL) when null is set, so that a
@@ -100,7 +107,7 @@ func scanRun(row pgx.Row) (ferry.Run, error) {
 	var steps, approvals, events, details []byte
 	err := row.Scan(&r.ID, &r.WorkflowID, &r.Kind, &r.Group, &r.Site, &r.Backend, &r.Mode, &r.State, &r.RequestedBy,
 		&r.Created, &r.Ended, &r.RPOSeconds, &r.RTOSeconds, &r.WritesLost, &steps, &approvals, &events,
-		&r.Flags, &r.Message, &details)
+		&r.Flags, &r.Message, &details, &r.StartedBy, &r.Project)
 	if err != nil {
 		return ferry.Run{}, err
 	}
@@ -128,7 +135,7 @@ func (s *Store) CreateRun(ctx context.Context, r ferry.Run) error {
 	args, err := runArgs(r)
 	if err == nil {
 		_, err = s.pool.Exec(ctx, `INSERT INTO runs (`+runColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+			VALUES (`+runValues+`)
 			ON CONFLICT (id) DO NOTHING`, args...)
 	}
 	if err != nil {
@@ -138,12 +145,13 @@ func (s *Store) CreateRun(ctx context.Context, r ferry.Run) error {
 }
 
 // FinishRun writes the complete record of a run, inserting or replacing
-// every column.
+// every column but two that the API set at start and a workflow does not
+// know: started_by (kept unless r sets it) and project (kept once set).
 func (s *Store) FinishRun(ctx context.Context, r ferry.Run) error {
 	args, err := runArgs(r)
 	if err == nil {
 		_, err = s.pool.Exec(ctx, `INSERT INTO runs (`+runColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+			VALUES (`+runValues+`)
 			ON CONFLICT (id) DO UPDATE SET
 			workflow_id = EXCLUDED.workflow_id, kind = EXCLUDED.kind, group_name = EXCLUDED.group_name,
 			site = EXCLUDED.site, backend = EXCLUDED.backend, mode = EXCLUDED.mode, state = EXCLUDED.state,
@@ -151,7 +159,9 @@ func (s *Store) FinishRun(ctx context.Context, r ferry.Run) error {
 			rpo_seconds = EXCLUDED.rpo_seconds, rto_seconds = EXCLUDED.rto_seconds,
 			writes_lost = EXCLUDED.writes_lost, steps = EXCLUDED.steps, approvals = EXCLUDED.approvals,
 			events = EXCLUDED.events, flags = EXCLUDED.flags, message = EXCLUDED.message,
-			details = EXCLUDED.details`, args...)
+			details = EXCLUDED.details,
+			started_by = CASE WHEN EXCLUDED.started_by <> '' THEN EXCLUDED.started_by ELSE runs.started_by END,
+			project = CASE WHEN runs.project <> '' THEN runs.project ELSE EXCLUDED.project END`, args...)
 	}
 	if err != nil {
 		return fmt.Errorf("store: finish run %q: %w", r.ID, err)
@@ -184,7 +194,7 @@ func (s *Store) ListRuns(ctx context.Context, f ferry.RunFilter) ([]ferry.Run, s
 		return fmt.Sprintf("$%d", len(args))
 	}
 	for _, c := range []struct{ col, v string }{
-		{"group_name", f.Group}, {"site", f.Site}, {"kind", f.Kind}, {"state", f.State},
+		{"group_name", f.Group}, {"site", f.Site}, {"kind", f.Kind}, {"state", f.State}, {"project", f.Project},
 	} {
 		if c.v != "" {
 			where = append(where, c.col+" = "+arg(c.v))
