@@ -276,24 +276,24 @@ type Event struct {
 // Run is one execution of a workflow, as the API shows it and the store keeps
 // it.
 type Run struct {
-	ID          string     `json:"id"` // Temporal's run id
-	WorkflowID  string     `json:"workflow_id"`
-	Kind        string     `json:"kind"`
-	Group       string     `json:"group,omitempty"`
-	Site        string     `json:"site,omitempty"` // the target site of a failover
-	Backend     string     `json:"backend,omitempty"`
-	Mode        string     `json:"mode,omitempty"`
-	State       string     `json:"state"`
-	RequestedBy string     `json:"requested_by,omitempty"`
+	ID          string `json:"id"` // Temporal's run id
+	WorkflowID  string `json:"workflow_id"`
+	Kind        string `json:"kind"`
+	Group       string `json:"group,omitempty"`
+	Site        string `json:"site,omitempty"` // the target site of a failover
+	Backend     string `json:"backend,omitempty"`
+	Mode        string `json:"mode,omitempty"`
+	State       string `json:"state"`
+	RequestedBy string `json:"requested_by,omitempty"`
 	// StartedBy is the API token (its name) that started the run: unlike
 	// RequestedBy, which the client states, the server sets it from the
 	// request's authentication.
 	StartedBy string `json:"started_by,omitempty"`
 	// Project is the project of the run's group when the run started;
 	// project-scoped tokens see the runs of their project only.
-	Project     string     `json:"project,omitempty"`
-	Created     time.Time  `json:"created"`
-	Ended       *time.Time `json:"ended,omitempty"`
+	Project string     `json:"project,omitempty"`
+	Created time.Time  `json:"created"`
+	Ended   *time.Time `json:"ended,omitempty"`
 	// RPOSeconds is the achieved data-loss window; WritesLost the writes the
 	// storage reported lost (-1 when the adapter cannot tell).
 	RPOSeconds *float64   `json:"rpo_seconds,omitempty"`

@@ -262,4 +262,3 @@ func TestListProjectGroups(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, all, 3)
 }
-
