@@ -471,11 +471,12 @@ func (c *Cloud) ClearFaults() {
 }
 
 // hitFaults consumes the faults matching a call and returns the latency to
-// add and the error to fail with (nil if the call should go ahead).
+// add (the operation's modelled latency plus the faults') and the error to
+// fail with (nil if the call should go ahead).
 func (c *Cloud) hitFaults(op string, targets []string) (time.Duration, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var latency time.Duration
+	latency := c.opts.OpLatency[op]
 	var fail error
 	kept := c.faults[:0]
 	for _, fs := range c.faults {

@@ -30,6 +30,12 @@ type Options struct {
 	// WorkloadInterval is how often the background workload writes; 0 means
 	// no background writes.
 	WorkloadInterval time.Duration
+	// OpLatency delays every call of the named port operations (e.g.
+	// "storage.promote", "compute.health", "dns.replace", "verify.check")
+	// by a fixed time before it runs: the latency model of `make bench`.
+	// Unlike a latency Fault it is not consumed, matches no target and adds
+	// to any fault's latency.
+	OpLatency map[string]time.Duration
 }
 
 // Fault makes matching operations fail or slow down.
