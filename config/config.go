@@ -40,9 +40,14 @@ type Config struct {
 	// MonitorInterval is how often each backend's replication monitor reads
 	// its replicas (the workers start one monitor per backend).
 	MonitorInterval time.Duration `env:"MONITOR_INTERVAL" envDefault:"5m"`
-	// Worker tuning: concurrent activity and workflow task slots.
+	// Worker tuning (docs/benchmarks.md): concurrent activity and workflow
+	// task slots, and how many long polls each worker keeps open per task
+	// kind (the SDK's default is 2; more pollers pick up a burst of tasks,
+	// such as an evacuation's, with less queueing).
 	MaxConcurrentActivities    int `env:"MAX_CONCURRENT_ACTIVITIES" envDefault:"200"`
 	MaxConcurrentWorkflowTasks int `env:"MAX_CONCURRENT_WORKFLOW_TASKS" envDefault:"100"`
+	WorkflowTaskPollers        int `env:"WORKFLOW_TASK_POLLERS" envDefault:"2"`
+	ActivityTaskPollers        int `env:"ACTIVITY_TASK_POLLERS" envDefault:"2"`
 }
 
 // Load reads the configuration from the environment.
@@ -60,6 +65,19 @@ func LoadFrom(environ map[string]string) (Config, error) {
 	}
 	if err := env.ParseWithOptions(&c, opts); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{
+		{"FERRY_MAX_CONCURRENT_ACTIVITIES", c.MaxConcurrentActivities},
+		{"FERRY_MAX_CONCURRENT_WORKFLOW_TASKS", c.MaxConcurrentWorkflowTasks},
+		{"FERRY_WORKFLOW_TASK_POLLERS", c.WorkflowTaskPollers},
+		{"FERRY_ACTIVITY_TASK_POLLERS", c.ActivityTaskPollers},
+	} {
+		if f.v < 1 {
+			return Config{}, fmt.Errorf("config: %s: want at least 1, got %d", f.name, f.v)
+		}
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return Config{}, fmt.Errorf("config: FERRY_LOG_FORMAT: want text or json, got %q", c.LogFormat)

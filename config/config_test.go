@@ -31,3 +31,20 @@ func TestBadLogFormat(t *testing.T) {
 	_, err := LoadFrom(map[string]string{"FERRY_LOG_FORMAT": "xml"})
 	require.ErrorContains(t, err, "FERRY_LOG_FORMAT")
 }
+
+func TestWorkerTuning(t *testing.T) {
+	c, err := LoadFrom(map[string]string{})
+	require.NoError(t, err)
+	require.Equal(t, 200, c.MaxConcurrentActivities)
+	require.Equal(t, 100, c.MaxConcurrentWorkflowTasks)
+	require.Equal(t, 2, c.WorkflowTaskPollers)
+	require.Equal(t, 2, c.ActivityTaskPollers)
+
+	c, err = LoadFrom(map[string]string{"FERRY_WORKFLOW_TASK_POLLERS": "8", "FERRY_ACTIVITY_TASK_POLLERS": "16"})
+	require.NoError(t, err)
+	require.Equal(t, 8, c.WorkflowTaskPollers)
+	require.Equal(t, 16, c.ActivityTaskPollers)
+
+	_, err = LoadFrom(map[string]string{"FERRY_ACTIVITY_TASK_POLLERS": "0"})
+	require.ErrorContains(t, err, "FERRY_ACTIVITY_TASK_POLLERS: want at least 1, got 0")
+}

@@ -16,6 +16,9 @@ import (
 type Options struct {
 	MaxConcurrentActivities    int
 	MaxConcurrentWorkflowTasks int
+	// Pollers are the long polls kept open per task kind.
+	WorkflowTaskPollers int
+	ActivityTaskPollers int
 }
 
 // New returns a worker for taskQueue with every Ferry workflow and activity
@@ -24,6 +27,8 @@ func New(c client.Client, taskQueue string, acts *activities.Activities, o Optio
 	w := sdkworker.New(c, taskQueue, sdkworker.Options{
 		MaxConcurrentActivityExecutionSize:     o.MaxConcurrentActivities,
 		MaxConcurrentWorkflowTaskExecutionSize: o.MaxConcurrentWorkflowTasks,
+		MaxConcurrentWorkflowTaskPollers:       o.WorkflowTaskPollers,
+		MaxConcurrentActivityTaskPollers:       o.ActivityTaskPollers,
 	})
 	Register(w, acts)
 	return w
