@@ -43,7 +43,9 @@ func (r *Report) Section(title string) *Section {
 func (s *Section) Add(row Row) { s.Rows = append(s.Rows, row) }
 
 // Note adds a note under the section's table.
-func (s *Section) Note(format string, args ...any) { s.Notes = append(s.Notes, fmt.Sprintf(format, args...)) }
+func (s *Section) Note(format string, args ...any) {
+	s.Notes = append(s.Notes, fmt.Sprintf(format, args...))
+}
 
 // Markdown writes the report.
 func (r *Report) Markdown(w io.Writer) {
@@ -78,7 +80,9 @@ func cell(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
 func Secs(d time.Duration) string { return fmt.Sprintf("%.3f s", d.Seconds()) }
 
 // Millis formats a duration in milliseconds with one decimal.
-func Millis(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
+func Millis(d time.Duration) string {
+	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+}
 
 // MiB formats bytes in MiB.
 func MiB(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }

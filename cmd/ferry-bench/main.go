@@ -40,7 +40,7 @@ func main() {
 // options are the bench's flags.
 type options struct {
 	ferryBin, outDir, pgURL  string
-	temporalServer, sqlTool string
+	temporalServer, sqlTool  string
 	shape                    bench.Shape
 	model                    bench.Latency
 	runs, groupRuns, dryRuns int
