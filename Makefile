@@ -15,7 +15,7 @@ WORKFLOWCHECK := $(CACHE_DIR)/ferry/workflowcheck-$(WORKFLOWCHECK_VERSION)/workf
 # How long `make fuzz` runs each fuzz target.
 FUZZTIME ?= 20s
 
-.PHONY: run test build temporal vet lint fuzz fmt clean
+.PHONY: run test build temporal vet lint fuzz fmt clean bench
 
 build: bin/ferry
 
@@ -63,6 +63,36 @@ test: $(TEMPORAL) vet lint
 	# PostgreSQL pairs, BIND, Cinder) and on 2 cores they would starve each
 	# other's timeouts.
 	$(GO) test -p 1 -count=1 -timeout 20m ./...
+
+# `make bench` (docs/benchmarks.md): the site-scale benchmarks on the
+# simulator, results in bench/results/<date>-<commit>.md and on the terminal.
+# BENCH_FLAGS passes flags to ferry-bench (`bin/ferry-bench -h` lists them),
+# e.g. BENCH_FLAGS="-groups 10 -runs 1" for a quick check. It needs the
+# Temporal server and its SQL tool (built from Go modules into the cache,
+# like the dev server), wrk (Debian's package) and the PostgreSQL at
+# 127.0.0.1:5432 that the tests use.
+TEMPORAL_SERVER_VERSION := v1.29.1
+TEMPORAL_SERVER_DIR := $(CACHE_DIR)/ferry/temporal-server-$(TEMPORAL_SERVER_VERSION)
+BENCH_FLAGS ?=
+
+$(TEMPORAL_SERVER_DIR)/server $(TEMPORAL_SERVER_DIR)/sql:
+	@echo "Building the Temporal server $(TEMPORAL_SERVER_VERSION) and its SQL tool from Go modules (once; about 5 minutes on 2 cores)..."
+	mkdir -p $(TEMPORAL_SERVER_DIR)
+	GOBIN=$(TEMPORAL_SERVER_DIR) $(GO) install go.temporal.io/server/cmd/server@$(TEMPORAL_SERVER_VERSION) go.temporal.io/server/cmd/tools/sql@$(TEMPORAL_SERVER_VERSION)
+
+bin/ferry-bench: bin/ferry
+	$(GO) build -o bin/ferry-bench ./cmd/ferry-bench
+
+bench: bin/ferry bin/ferry-bench $(TEMPORAL) $(TEMPORAL_SERVER_DIR)/server $(TEMPORAL_SERVER_DIR)/sql
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing wrk, Debian's HTTP load generator, for the API benchmark..."; \
+	    apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk; }; \
+	  else \
+	    echo "make bench needs wrk: install Debian's package as root (apt-get install -y wrk) and run it again"; exit 1; \
+	  fi; }
+	./bin/ferry-bench -ferry bin/ferry -out bench/results \
+	  -temporal-server $(TEMPORAL_SERVER_DIR)/server -temporal-sql-tool $(TEMPORAL_SERVER_DIR)/sql $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin .data
