@@ -18,18 +18,35 @@ import (
 
 // Client calls one Ferry API server.
 type Client struct {
-	base string
-	hc   *http.Client
+	base  string
+	hc    *http.Client
+	token string
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithToken makes the client send token as its bearer (docs/security.md):
+// every route but /healthz and /readyz needs one.
+func WithToken(token string) Option {
+	return func(c *Client) { c.token = token }
 }
 
 // New returns a client of the API at baseURL (e.g. http://127.0.0.1:8080).
 // A nil hc means http.DefaultClient.
-func New(baseURL string, hc *http.Client) *Client {
+func New(baseURL string, hc *http.Client, opts ...Option) *Client {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), hc: hc}
+	c := &Client{base: strings.TrimRight(baseURL, "/"), hc: hc}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
 }
+
+// HasToken reports whether the client has a token to send.
+func (c *Client) HasToken() bool { return c.token != "" }
 
 // ProblemError is an RFC 9457 problem the API answered with.
 type ProblemError struct {
@@ -41,6 +58,8 @@ type ProblemError struct {
 	Field string `json:"field"`
 	// RunID names the run a conflict is about.
 	RunID string `json:"run_id"`
+	// Role names the role a refused (403) request needs.
+	Role string `json:"role"`
 }
 
 func (e *ProblemError) Error() string {
@@ -319,6 +338,9 @@ func (c *Client) send(ctx context.Context, method, path string, in, out any, h h
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	if req.Header.Get("Accept") == "" {
 		req.Header.Set("Accept", "application/json")

@@ -21,7 +21,7 @@ func TestClientAgainstServer(t *testing.T) {
 	st := storetest.New(t)
 	srv := httptest.NewServer(server.New(server.Deps{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
 	t.Cleanup(srv.Close)
-	c := apiclient.New(srv.URL+"/", nil)
+	c := apiclient.New(srv.URL+"/", nil, apiclient.WithToken(storetest.AdminToken(t, st)))
 	ctx := context.Background()
 
 	require.NoError(t, c.Health(ctx))

@@ -60,7 +60,18 @@ func api(t *testing.T, tc client.Client) (string, *store.Store) {
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}))
 	t.Cleanup(srv.Close)
+	tokens.Store(srv.URL, storetest.AdminToken(t, st))
 	return srv.URL, st
+}
+
+// tokens holds the admin token of each API that api serves, by URL, for
+// run to send.
+var tokens sync.Map
+
+func tokenOf(url string) string {
+	tok, _ := tokens.Load(url)
+	s, _ := tok.(string)
+	return s
 }
 
 type result struct {
@@ -72,7 +83,7 @@ func run(t *testing.T, url, stdin string, args ...string) result {
 	t.Helper()
 	var out, errb bytes.Buffer
 	c := &cli.CLI{
-		API:          apiclient.New(url, nil),
+		API:          apiclient.New(url, nil, apiclient.WithToken(tokenOf(url))),
 		Stdin:        strings.NewReader(stdin),
 		Stdout:       &out,
 		Stderr:       &errb,

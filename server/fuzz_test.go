@@ -47,6 +47,15 @@ type fuzzAPI struct {
 	// noTemporal is set when the handler has no Temporal client: a request
 	// that passes every check then meets the 503 that says so.
 	noTemporal bool
+	// token is an admin token of st.
+	token string
+}
+
+// request is a request to the API with the admin token.
+func (a *fuzzAPI) request(method, target string, body []byte) *http.Request {
+	req := httptest.NewRequest(method, target, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	return req
 }
 
 // newFuzzAPI serves the API over a fresh store holding the demo inventory
@@ -83,7 +92,7 @@ func newFuzzAPI(f testing.TB, tc client.Client) *fuzzAPI {
 		TaskQueue: "fuzz-" + suffix(),
 		Logger:    logger,
 	})
-	return &fuzzAPI{h: h, st: st, noTemporal: tc == nil}
+	return &fuzzAPI{h: h, st: st, noTemporal: tc == nil, token: storetest.AdminToken(f, st)}
 }
 
 // fuzzTemporal is the package's dev server, started once.
@@ -136,6 +145,9 @@ func (a *fuzzAPI) do(t *testing.T, method, path, rawQuery string, body []byte) i
 	req.URL.Path, req.URL.RawPath, req.URL.RawQuery = path, "", rawQuery
 	req.RequestURI = req.URL.RequestURI()
 	req.Header.Set("Content-Type", "application/json")
+	// An admin's token: the fuzz is of what the API does with a request
+	// it lets through.
+	req.Header.Set("Authorization", "Bearer "+a.token)
 	ctx, cancel := context.WithTimeout(req.Context(), 30*time.Second)
 	defer cancel()
 	rec := httptest.NewRecorder()
@@ -411,7 +423,7 @@ func TestAPILimits(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			before := a.snapshot(t)
-			req := httptest.NewRequest(c.method, "/", bytes.NewReader(c.body))
+			req := a.request(c.method, "/", c.body)
 			req.URL.Path, req.URL.RawQuery = c.path, c.query
 			rec := httptest.NewRecorder()
 			a.h.ServeHTTP(rec, req)
@@ -434,7 +446,7 @@ func TestAPILimits(t *testing.T) {
 	body, err := json.Marshal(vols)
 	require.NoError(t, err)
 	rec := httptest.NewRecorder()
-	a.h.ServeHTTP(rec, httptest.NewRequest(http.MethodPut, "/v1/groups/"+g.Name, bytes.NewReader(body)))
+	a.h.ServeHTTP(rec, a.request(http.MethodPut, "/v1/groups/"+g.Name, body))
 	require.Equal(t, http.StatusUnprocessableEntity, rec.Code, rec.Body.String())
 	require.Contains(t, rec.Body.String(), `"field":"volumes"`)
 }

@@ -29,6 +29,8 @@ type problem struct {
 	Field string `json:"field,omitempty"`
 	// RunID names the run a conflict is about.
 	RunID string `json:"run_id,omitempty"`
+	// Role names the role a refused (403) request needs.
+	Role string `json:"role,omitempty"`
 }
 
 // malformedError is a request body that is not the JSON the route reads: 400.
@@ -75,8 +77,14 @@ func problemFor(err error) (p problem, internal bool) {
 		unavail  *unavailableError
 		timeout  *timeoutError
 		method   *methodError
+		unauth   *unauthorizedError
+		forbid   *forbiddenError
 	)
 	switch {
+	case errors.As(err, &unauth):
+		return problem{Status: http.StatusUnauthorized, Title: "Unauthorized", Detail: unauth.msg}, false
+	case errors.As(err, &forbid):
+		return problem{Status: http.StatusForbidden, Title: "Forbidden", Detail: forbid.Msg, Role: forbid.Need}, false
 	case errors.As(err, &tooBig):
 		return problem{Status: http.StatusRequestEntityTooLarge, Title: "Request body too large",
 			Detail: fmt.Sprintf("the request body is larger than %d bytes", tooBig.Limit)}, false

@@ -133,11 +133,21 @@ func (s *server) startRun(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, ferry.Invalid("kind", "unknown run kind %q (one of %v)", req.Kind, implementedKinds()))
 		return
 	}
+	// Whole-site and whole-backend runs need more than an operator; a dry
+	// run shows what a run would touch, so it needs what the run needs.
+	if err := requireKindRole(r.Context(), req.Kind); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if req.RequestedBy == "" {
+		req.RequestedBy = actor(r.Context(), "")
+	}
 	l, err := plan(s, r.Context(), req)
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
+	l.Run.StartedBy = actor(r.Context(), "")
 	if req.DryRun {
 		s.writeDryRun(w, r, l)
 		return
@@ -147,6 +157,7 @@ func (s *server) startRun(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
+	noteRun(r.Context(), resp.ID)
 	writeJSON(w, http.StatusCreated, resp)
 }
 
@@ -508,6 +519,8 @@ func mergeRun(stored, live ferry.Run) ferry.Run {
 	fill(&out.Mode, stored.Mode)
 	fill(&out.State, stored.State)
 	fill(&out.RequestedBy, stored.RequestedBy)
+	fill(&out.StartedBy, stored.StartedBy)
+	fill(&out.Project, stored.Project)
 	if out.Created.IsZero() {
 		out.Created = stored.Created
 	}
@@ -610,10 +623,18 @@ func (s *server) steerRun(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
+	noteRun(ctx, rec.ID)
+	if err := requireKindRole(ctx, rec.Kind); err != nil {
+		s.error(w, r, err)
+		return
+	}
 	if ferry.RunEnded(rec.State) {
 		s.error(w, r, &runConflictError{RunID: rec.ID, Msg: fmt.Sprintf("run has ended (%s)", rec.State)})
 		return
 	}
+	// The run's record names the token that steered it, and the person
+	// the client names if it names another.
+	req.By = actor(ctx, req.By)
 	tc, err := s.temporal()
 	if err != nil {
 		s.error(w, r, err)

@@ -206,7 +206,8 @@ func TestSteerAndLiveProgress(t *testing.T) {
 	require.NoError(t, json.Unmarshal(r.body, &run))
 	require.Equal(t, ferry.RunRunning, run.State)
 	require.Len(t, run.Approvals, 1)
-	require.Equal(t, "bob", run.Approvals[0].By)
+	// The record names the token that approved, and the person it named.
+	require.Equal(t, "test-admin (bob)", run.Approvals[0].By)
 
 	// The validator refuses a second approval.
 	p := requireProblem(t, e.do("POST", "/v1/runs/"+id+"/approve", ""), http.StatusConflict, "")

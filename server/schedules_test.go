@@ -50,7 +50,7 @@ func newDrillEnv(t *testing.T) *drillEnv {
 	w := worker.New(tc, e.queue, &activities.Activities{Drivers: sc.Set(), Store: e.store}, worker.Options{})
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
-	d := &drillEnv{env: e, cloud: cloud, sim: sc, api: apiclient.New(e.url, nil), shop: "shop-" + sfx}
+	d := &drillEnv{env: e, cloud: cloud, sim: sc, api: apiclient.New(e.url, nil, apiclient.WithToken(e.token)), shop: "shop-" + sfx}
 	t.Cleanup(func() {
 		_ = tc.ScheduleClient().GetHandle(ctx, workflows.DrillScheduleID(d.shop)).Delete(ctx)
 	})

@@ -18,6 +18,7 @@ import (
 type Store interface {
 	ferry.InventoryStore
 	ferry.RunStore
+	ferry.AuthStore
 	Ping(context.Context) error
 }
 
@@ -46,6 +47,12 @@ func New(d Deps) http.Handler {
 	if d.Namespace == "" {
 		d.Namespace = "default"
 	}
+	// Handlers see groups and runs through the request's project scope.
+	d.Store = scopedStore{d.Store}
 	s := &server{Deps: d}
-	return s.routes()
+	h := s.routes()
+	if err := checkRouteTable(h); err != nil {
+		panic("server: " + err.Error())
+	}
+	return h
 }

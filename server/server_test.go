@@ -55,6 +55,9 @@ type env struct {
 	store *store.Store
 	tc    client.Client
 	queue string
+	// token is an admin token of the test's store, sent by do unless a
+	// request sets its own Authorization header.
+	token string
 }
 
 type option func(*server.Deps)
@@ -78,7 +81,7 @@ func newEnv(t *testing.T, tc client.Client, opts ...option) *env {
 	}
 	srv := httptest.NewServer(server.New(d))
 	t.Cleanup(srv.Close)
-	return &env{t: t, url: srv.URL, store: st, tc: tc, queue: queue}
+	return &env{t: t, url: srv.URL, store: st, tc: tc, queue: queue, token: storetest.AdminToken(t, st)}
 }
 
 func suffix() string {
@@ -111,6 +114,7 @@ func (e *env) do(method, path, body string, headers ...string) response {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req.Header.Set("Authorization", "Bearer "+e.token)
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
