@@ -1,0 +1,512 @@
+package openstacktest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// ManilaPackages are the Debian packages the Manila harness needs
+// (bookworm's Zed: Manila 15, API microversions 2.0 to 2.73).
+const ManilaPackages = "manila-api manila-scheduler manila-share rabbitmq-server mariadb-server"
+
+// ManilaOptions shapes the share services. The zero value gives two
+// backends, "alpha" on host "site-a" in zone "zone-a" and "bravo" on host
+// "site-b" in zone "zone-b", one manila-share process each, in one
+// replication domain, with the share type "ferry-replicated".
+type ManilaOptions struct {
+	// ServiceDownTime is how long Manila waits for a heartbeat before it
+	// shows a service down (default 15s; services report every 2s).
+	ServiceDownTime time.Duration
+}
+
+// ManilaBackend is one manila-share backend: its own process, host and
+// availability zone (the zones stand for Ferry's two sites).
+type ManilaBackend struct {
+	Name string // the backend section, e.g. "alpha"
+	Host string // host@backend, what replicas' host shows without #pool
+	Zone string // backend_availability_zone
+}
+
+// Manila is a running Manila: manila-api, manila-scheduler and one
+// manila-share per backend, with auth_strategy = noauth and Debian's
+// DummyDriver (share replication of type readable, snapshots, shares from
+// snapshots; no data is stored anywhere).
+type Manila struct {
+	// Endpoint is the shared-file-system endpoint with the project, the
+	// way a noauth client wants it: http://127.0.0.1:PORT/v2/PROJECT/.
+	Endpoint  string
+	Root      string // http://127.0.0.1:PORT/ (the versions document)
+	ProjectID string // hex, no dashes
+	Token     string // X-Auth-Token for noauth: admin:<project>
+	Dir       string // config, state and logs
+	// ShareType is the replicated share type the harness created
+	// (driver_handles_share_servers False, replication_type readable).
+	ShareType string
+	// ReplicationType is the replication_type of the backends and of
+	// ShareType (DummyDriver reports readable).
+	ReplicationType string
+	Backends        []ManilaBackend
+	// ServiceDownTime is Manila's service_down_time.
+	ServiceDownTime time.Duration
+
+	conf  string
+	env   []string
+	mu    sync.Mutex
+	procs map[string]*exec.Cmd // by name: api, scheduler, share-<backend>
+	logs  []string
+}
+
+// StartManila starts Manila and waits until GET /services shows the
+// scheduler and every manila-share service up, then creates the
+// replicated share type. It fails the test with what to install when a
+// package is missing, and stops and removes everything at cleanup.
+func StartManila(tb testing.TB, opts ManilaOptions) *Manila {
+	tb.Helper()
+	for _, bin := range []string{"manila-api", "manila-scheduler", "manila-share", "manila-manage", "mariadb", "rabbitmqctl"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			tb.Fatalf("%s is not installed: apt-get install --no-install-recommends %s", bin, ManilaPackages)
+		}
+	}
+	if opts.ServiceDownTime == 0 {
+		opts.ServiceDownTime = 15 * time.Second
+	}
+	start := time.Now()
+	ensureMariaDB(tb)
+	ensureRabbitMQ(tb)
+
+	m := &Manila{
+		Dir:             tb.TempDir(),
+		ProjectID:       randHex(16),
+		ShareType:       "ferry-replicated",
+		ReplicationType: "readable",
+		ServiceDownTime: opts.ServiceDownTime,
+		Backends: []ManilaBackend{
+			{Name: "alpha", Host: "site-a@alpha", Zone: "zone-a"},
+			{Name: "bravo", Host: "site-b@bravo", Zone: "zone-b"},
+		},
+		procs: map[string]*exec.Cmd{},
+	}
+	m.Token = "admin:" + m.ProjectID
+	id := "ferry_manila_" + randHex(4)
+	dbPass := randHex(12)
+
+	// utf8mb3: one of Manila's migrations fails under utf8mb4 (an index
+	// too long for it). SQLite is no option: migrations fail there and
+	// concurrent services get "database is locked".
+	sql := fmt.Sprintf("CREATE DATABASE %[1]s CHARACTER SET utf8mb3; CREATE USER '%[1]s'@'127.0.0.1' IDENTIFIED BY '%[2]s'; GRANT ALL ON %[1]s.* TO '%[1]s'@'127.0.0.1';", id, dbPass)
+	run(tb, 30*time.Second, "mariadb", "-e", sql)
+	tb.Cleanup(func() {
+		runQuiet(30*time.Second, "mariadb", "-e", fmt.Sprintf("DROP DATABASE IF EXISTS %[1]s; DROP USER IF EXISTS '%[1]s'@'127.0.0.1';", id))
+	})
+	run(tb, 60*time.Second, "rabbitmqctl", "add_vhost", id)
+	tb.Cleanup(func() { runQuiet(60*time.Second, "rabbitmqctl", "delete_vhost", id) })
+	run(tb, 60*time.Second, "rabbitmqctl", "set_permissions", "-p", id, "guest", ".*", ".*", ".*")
+
+	port := freePort(tb)
+	m.Root = fmt.Sprintf("http://127.0.0.1:%d/", port)
+	m.Endpoint = m.Root + "v2/" + m.ProjectID + "/"
+	for _, d := range []string{"state", "lock", "log"} {
+		if err := os.MkdirAll(filepath.Join(m.Dir, d), 0o755); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	var sections strings.Builder
+	for _, b := range m.Backends {
+		// One replication domain: the scheduler places a replica on any
+		// backend of the domain but the one holding the share.
+		fmt.Fprintf(&sections, `
+[%s]
+share_driver = manila.tests.share.drivers.dummy.DummyDriver
+share_backend_name = %s
+driver_handles_share_servers = False
+replication_domain = ferry
+backend_availability_zone = %s
+dummy_driver_default_driver_method_delay = 0
+dummy_driver_driver_methods_delays = ensure_share:0
+`, b.Name, b.Name, b.Zone)
+	}
+	conf := fmt.Sprintf(`[DEFAULT]
+auth_strategy = noauth
+transport_url = rabbit://guest:guest@127.0.0.1:5672/%[1]s
+state_path = %[2]s/state
+osapi_share_listen = 127.0.0.1
+osapi_share_listen_port = %[3]d
+osapi_share_workers = 1
+api_paste_config = /etc/manila/api-paste.ini
+enabled_share_protocols = NFS,CIFS
+my_ip = 127.0.0.1
+report_interval = 2
+service_down_time = %[5]d
+periodic_interval = 2
+periodic_fuzzy_delay = 0
+replica_state_update_interval = 5
+graceful_shutdown_timeout = 2
+rpc_response_timeout = 20
+use_scheduler_creating_share_from_snapshot = True
+use_stderr = false
+
+[database]
+connection = mysql+pymysql://%[1]s:%[4]s@127.0.0.1/%[1]s
+
+[oslo_concurrency]
+lock_path = %[2]s/lock
+
+[coordination]
+backend_url = file://%[2]s/state
+%[6]s`, id, m.Dir, port, dbPass, int(opts.ServiceDownTime.Seconds()), sections.String())
+	m.conf = filepath.Join(m.Dir, "manila.conf")
+	write(tb, m.conf, conf)
+
+	m.env = os.Environ()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "manila-manage", "--config-file", m.conf, "db", "sync").CombinedOutput(); err != nil {
+		tb.Fatalf("manila-manage db sync: %v\n%s", err, tail(out, 40))
+	}
+	tb.Logf("manila: database, vhost and db sync in %s", time.Since(start).Round(100*time.Millisecond))
+	tb.Cleanup(m.stopAll)
+	// The API logs request bodies at debug: tests read what was sent.
+	apiConf := filepath.Join(m.Dir, "api.conf")
+	write(tb, apiConf, "[DEFAULT]\ndebug = True\n")
+	m.spawn(tb, "api", "manila-api", "--config-file", m.conf, "--config-file", apiConf)
+	m.spawn(tb, "scheduler", "manila-scheduler", "--config-file", m.conf)
+	for _, b := range m.Backends {
+		site, _, _ := strings.Cut(b.Host, "@")
+		f := filepath.Join(m.Dir, "share-"+b.Name+".conf")
+		write(tb, f, fmt.Sprintf("[DEFAULT]\nhost = %s\nenabled_share_backends = %s\nstorage_availability_zone = %s\n", site, b.Name, b.Zone))
+		m.spawn(tb, "share-"+b.Name, "manila-share", "--config-file", m.conf, "--config-file", f)
+	}
+	m.waitUp(tb, 3*time.Minute) // a healthy start takes ~10 s
+	m.createShareType(tb)
+	tb.Logf("manila up at %s in %s (%d share services)", m.Endpoint, time.Since(start).Round(100*time.Millisecond), len(m.Backends))
+	return m
+}
+
+func (m *Manila) createShareType(tb testing.TB) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	body := map[string]any{"share_type": map[string]any{
+		"name": m.ShareType,
+		"extra_specs": map[string]any{
+			"driver_handles_share_servers":       false,
+			"replication_type":                   m.ReplicationType,
+			"snapshot_support":                   true,
+			"create_share_from_snapshot_support": true,
+		},
+	}}
+	if _, err := m.Do(ctx, http.MethodPost, "/types", "2.11", body, nil); err != nil {
+		tb.Fatalf("create share type %s: %v", m.ShareType, err)
+	}
+}
+
+// Backend finds a backend by its section name.
+func (m *Manila) Backend(name string) ManilaBackend {
+	for _, b := range m.Backends {
+		if b.Name == name {
+			return b
+		}
+	}
+	panic("no manila backend " + name)
+}
+
+// CloudsYAML writes a clouds.yaml with one cloud for this Manila (noauth:
+// auth_type none, the project in auth.project_id, the endpoint in
+// shared_file_system_endpoint_override) and returns its path.
+// shareAPIVersion, when set, caps the microversion as
+// OS_SHARE_API_VERSION would.
+func (m *Manila) CloudsYAML(tb testing.TB, cloud, shareAPIVersion string) string {
+	tb.Helper()
+	y := fmt.Sprintf(`clouds:
+  %s:
+    auth_type: none
+    auth:
+      username: admin
+      project_id: %s
+    shared_file_system_endpoint_override: %s
+`, cloud, m.ProjectID, m.Endpoint)
+	if shareAPIVersion != "" {
+		y += fmt.Sprintf("    shared_file_system_api_version: %q\n", shareAPIVersion)
+	}
+	p := filepath.Join(tb.TempDir(), "clouds.yaml")
+	write(tb, p, y)
+	return p
+}
+
+// Do sends one request to Manila as the admin of the project, at the given
+// microversion ("" for 2.0; below 2.56 with the experimental header, which
+// the share replicas API needs there), and decodes a JSON answer into out
+// when out is not nil. It returns the HTTP status, also on errors.
+func (m *Manila) Do(ctx context.Context, method, path, microversion string, body, out any) (int, error) {
+	var rd *bytes.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, err
+		}
+		rd = bytes.NewReader(b)
+	} else {
+		rd = bytes.NewReader(nil)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(m.Endpoint, "/")+path, rd)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("X-Auth-Token", m.Token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	if microversion != "" {
+		req.Header.Set("X-OpenStack-Manila-API-Version", microversion)
+		req.Header.Set("X-OpenStack-Manila-API-Experimental", "true")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var raw bytes.Buffer
+	if _, err := raw.ReadFrom(resp.Body); err != nil {
+		return resp.StatusCode, err
+	}
+	if resp.StatusCode >= 300 {
+		return resp.StatusCode, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(raw.String()))
+	}
+	if out != nil && raw.Len() > 0 {
+		if err := json.Unmarshal(raw.Bytes(), out); err != nil {
+			return resp.StatusCode, fmt.Errorf("%s %s: decode: %v", method, path, err)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// ManilaService is one row of GET /services.
+type ManilaService struct {
+	Binary string `json:"binary"`
+	Host   string `json:"host"`
+	Zone   string `json:"zone"`
+	State  string `json:"state"`
+	Status string `json:"status"`
+}
+
+// Services lists Manila's services (GET /services, 2.7+).
+func (m *Manila) Services(ctx context.Context) ([]ManilaService, error) {
+	var r struct {
+		Services []ManilaService `json:"services"`
+	}
+	_, err := m.Do(ctx, http.MethodGet, "/services", "2.7", nil, &r)
+	return r.Services, err
+}
+
+// StopShare stops the manila-share process of one backend (SIGKILL of its
+// process group: a site that is lost does not shut down gracefully).
+// Manila shows it down once service_down_time has passed without a
+// heartbeat.
+func (m *Manila) StopShare(tb testing.TB, backend string) {
+	tb.Helper()
+	m.mu.Lock()
+	p, ok := m.procs["share-"+backend]
+	delete(m.procs, "share-"+backend)
+	m.mu.Unlock()
+	if !ok {
+		tb.Fatalf("manila-share %s is not running", backend)
+	}
+	_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
+	_ = p.Wait()
+}
+
+// StartShare starts a stopped backend's manila-share again and waits until
+// Manila shows it up.
+func (m *Manila) StartShare(tb testing.TB, backend string) {
+	tb.Helper()
+	b := m.Backend(backend)
+	m.spawn(tb, "share-"+b.Name, "manila-share", "--config-file", m.conf, "--config-file", filepath.Join(m.Dir, "share-"+b.Name+".conf"))
+	m.waitUp(tb, 2*time.Minute)
+}
+
+// LogTail returns the last lines of every service's log, for failure
+// messages.
+func (m *Manila) LogTail(lines int) string {
+	var b strings.Builder
+	m.mu.Lock()
+	logs := append([]string(nil), m.logs...)
+	m.mu.Unlock()
+	for _, l := range logs {
+		data, _ := os.ReadFile(l)
+		fmt.Fprintf(&b, "==> %s <==\n%s\n", l, tail(data, lines))
+	}
+	return b.String()
+}
+
+// Grep reports whether some service log contains s.
+func (m *Manila) Grep(s string) bool {
+	m.mu.Lock()
+	logs := append([]string(nil), m.logs...)
+	m.mu.Unlock()
+	for _, l := range logs {
+		if data, err := os.ReadFile(l); err == nil && bytes.Contains(data, []byte(s)) {
+			return true
+		}
+	}
+	return false
+}
+
+// poolHosts are the backends (host@backend) the scheduler has pools of.
+func (m *Manila) poolHosts(ctx context.Context) (map[string]bool, error) {
+	var r struct {
+		Pools []struct {
+			Name string `json:"name"`
+		} `json:"pools"`
+	}
+	if _, err := m.Do(ctx, http.MethodGet, "/scheduler-stats/pools", "2.7", nil, &r); err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, p := range r.Pools {
+		h, _, _ := strings.Cut(p.Name, "#")
+		out[h] = true
+	}
+	return out, nil
+}
+
+func tail(data []byte, lines int) string {
+	ls := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(ls) > lines {
+		ls = ls[len(ls)-lines:]
+	}
+	return strings.Join(ls, "\n")
+}
+
+func (m *Manila) spawn(tb testing.TB, name, bin string, args ...string) {
+	tb.Helper()
+	logf := filepath.Join(m.Dir, "log", name+".log")
+	out, err := os.OpenFile(filepath.Join(m.Dir, "log", name+".out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer out.Close()
+	cmd := exec.Command(bin, append(args, "--log-file", logf)...)
+	cmd.Env = m.env
+	cmd.Dir = m.Dir
+	cmd.Stdout, cmd.Stderr = out, out
+	// Own process group: manila-share forks a worker per backend, and
+	// the whole group goes when it is stopped.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("start %s: %v", bin, err)
+	}
+	m.mu.Lock()
+	m.procs[name] = cmd
+	for _, l := range []string{logf, out.Name()} {
+		if !contains(m.logs, l) {
+			m.logs = append(m.logs, l)
+		}
+	}
+	m.mu.Unlock()
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Manila) stopAll() {
+	m.mu.Lock()
+	procs := m.procs
+	m.procs = map[string]*exec.Cmd{}
+	m.mu.Unlock()
+	for _, p := range procs {
+		_ = syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
+	}
+	for _, p := range procs {
+		done := make(chan struct{})
+		go func() { _ = p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		// Workers that outlived their parent.
+		_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
+	}
+}
+
+// waitUp waits until the scheduler and every running backend's
+// manila-share are up, and the scheduler has each backend's pools. Manila
+// counts a service up on a heartbeat newer than service_down_time, but the
+// scheduler places shares only on pools whose capabilities it has received
+// (a share created before finds no host in its zone).
+func (m *Manila) waitUp(tb testing.TB, limit time.Duration) {
+	tb.Helper()
+	m.mu.Lock()
+	want := map[string]bool{}
+	for _, b := range m.Backends {
+		if _, ok := m.procs["share-"+b.Name]; ok {
+			want["manila-share "+b.Host] = true
+		}
+	}
+	m.mu.Unlock()
+	deadline := time.Now().Add(limit)
+	var last string
+	for time.Now().Before(deadline) {
+		m.mu.Lock()
+		for name, p := range m.procs {
+			if p.ProcessState != nil || processGone(p) {
+				m.mu.Unlock()
+				tb.Fatalf("manila %s exited while starting:\n%s", name, m.LogTail(30))
+			}
+		}
+		m.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		svcs, err := m.Services(ctx)
+		var pools map[string]bool
+		var perr error
+		if err == nil {
+			pools, perr = m.poolHosts(ctx)
+		}
+		cancel()
+		if err == nil {
+			up, sched := 0, false
+			for _, s := range svcs {
+				if s.State != "up" {
+					continue
+				}
+				if s.Binary == "manila-scheduler" {
+					sched = true
+				}
+				if want[s.Binary+" "+s.Host] {
+					up++
+				}
+			}
+			known := 0
+			for h := range want {
+				if pools[strings.TrimPrefix(h, "manila-share ")] {
+					known++
+				}
+			}
+			if sched && up == len(want) && known == len(want) {
+				return
+			}
+			last = fmt.Sprintf("%d of %d share services up, scheduler up: %v, pools the scheduler knows: %d of %d (%v)", up, len(want), sched, known, len(want), perr)
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	tb.Fatalf("manila services not up after %s (%s):\n%s", limit, last, m.LogTail(30))
+}
