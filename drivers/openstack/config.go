@@ -39,6 +39,14 @@ type Config struct {
 	// and never beyond the caller's context).
 	Timeout       time.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 	SettleTimeout time.Duration `yaml:"settle_timeout,omitempty" json:"settle_timeout,omitempty"`
+	// DNSSite names the site whose Designate holds the zones the DNS port
+	// reads and repoints (Designate is one per cloud).
+	DNSSite string `yaml:"dns_site,omitempty" json:"dns_site,omitempty"`
+
+	// bootVolumes, when set, gives Boot the ids of a site's volumes instead
+	// of that site's Cinder. Not configurable: tests against a simulator
+	// facade that has no Cinder set it (nova.go).
+	bootVolumes func(ctx context.Context, site string, names []string) ([]string, error)
 }
 
 // Site is one site's cloud: a clouds.yaml entry, and optionally a region of
@@ -46,6 +54,10 @@ type Config struct {
 type Site struct {
 	Cloud  string `yaml:"cloud" json:"cloud"`
 	Region string `yaml:"region,omitempty" json:"region,omitempty"`
+	// Flavor is the Nova flavor (name or id) Boot gives a server at this
+	// site when the production server's flavor cannot be read (its site is
+	// down); otherwise the production server's flavor name is used.
+	Flavor string `yaml:"flavor,omitempty" json:"flavor,omitempty"`
 }
 
 // Backend is a storage backend at a site. Service says which API holds it:

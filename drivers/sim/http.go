@@ -240,6 +240,9 @@ func NewHandler(c *Cloud) http.Handler {
 			writeJSON(w, http.StatusOK, v)
 		})
 	}
+	// The OpenStack-API facade (Nova, Neutron, Designate) per site, under
+	// /openstack/<site>/ (facade.go).
+	mountCloudFacade(mux, c)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(SimulatorHeader, "true")
 		mux.ServeHTTP(w, r)
