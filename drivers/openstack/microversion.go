@@ -12,9 +12,11 @@ import (
 
 // Microversions of the Cinder API v3 that Ferry uses, and what for.
 var (
-	mvBase    = mv{3, 0}  // services, volumes, failover_host, freeze, thaw of a host
-	mvCluster = mv{3, 7}  // clusters, and the cluster of each service
-	mvRepl    = mv{3, 26} // failover of a cluster; freeze and thaw of a cluster; replication fields of clusters
+	mvBase      = mv{3, 0}  // services, volumes, failover_host, freeze, thaw of a host
+	mvCluster   = mv{3, 7}  // clusters, and the cluster of each service
+	mvRepl      = mv{3, 26} // failover of a cluster; freeze and thaw of a cluster; replication fields of clusters
+	mvGroups    = mv{3, 14} // generic volume groups (3.13: group_id of volumes) and group snapshots, create-from-src
+	mvGroupRepl = mv{3, 38} // group replication: enable, disable, failover_replication, list_replication_targets
 )
 
 // mv is a microversion, major.minor.

@@ -310,6 +310,33 @@ func (c *Cinder) Grep(s string) bool {
 	return false
 }
 
+// Count says how many times s occurs in the services' logs: how often the
+// fake driver did something it logs (a failover_replication, say).
+func (c *Cinder) Count(s string) int {
+	n := 0
+	for _, l := range c.logs {
+		if data, err := os.ReadFile(l); err == nil {
+			n += bytes.Count(data, []byte(s))
+		}
+	}
+	return n
+}
+
+// TargetDown makes the fake driver's secondary array backendID stop
+// answering (down) or answer again: failing a group over to it then fails
+// in cinder-volume, after the API has accepted the request.
+func (c *Cinder) TargetDown(tb testing.TB, backendID string, down bool) {
+	tb.Helper()
+	p := filepath.Join(c.Dir, "state", "ferry-fake-target-down-"+backendID)
+	if down {
+		write(tb, p, "down\n")
+		return
+	}
+	if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+		tb.Fatal(err)
+	}
+}
+
 func (c *Cinder) spawn(tb testing.TB, env []string, name, bin string, args ...string) {
 	tb.Helper()
 	logf := filepath.Join(c.Dir, "log", name+".log")
