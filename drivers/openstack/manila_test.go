@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/sharedfilesystems/v2/replicas"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrydr/ferry"
@@ -180,6 +182,11 @@ func TestManila(t *testing.T) {
 		code, err := m.Do(ctx, http.MethodPost, "/share-replicas/"+active.ID+"/action", "2.73", map[string]any{"resync": nil}, nil)
 		require.NoError(t, err)
 		require.Equal(t, http.StatusOK, code)
+		pc := &gophercloud.ProviderClient{}
+		pc.SetToken(m.Token)
+		sc := &gophercloud.ServiceClient{ProviderClient: pc, Endpoint: m.Endpoint, Type: "shared-file-system", Microversion: "2.73"}
+		err = replicas.Resync(ctx, sc, active.ID).ExtractErr()
+		require.True(t, gophercloud.ResponseCodeIs(err, http.StatusOK), "gophercloud's replicas.Resync takes Manila's 200 for an error: %v", err)
 		_, err = a.Resync(ctx, "k4/resync-active", "share-b", []string{"docs"})
 		require.NoError(t, err, "the adapter takes the 200 as done")
 	})
