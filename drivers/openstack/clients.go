@@ -100,7 +100,14 @@ func serviceClient(ctx context.Context, path string, site Site, svc serviceType,
 		}
 		pc := &gophercloud.ProviderClient{HTTPClient: httpc}
 		pc.SetToken(user + ":" + ex.Auth.ProjectID)
-		return &gophercloud.ServiceClient{ProviderClient: pc, Endpoint: gophercloud.NormalizeURL(override), Type: string(svc)}, ex, nil
+		sc := &gophercloud.ServiceClient{ProviderClient: pc, Endpoint: gophercloud.NormalizeURL(override), Type: string(svc)}
+		if svc == svcDNS {
+			// Designate's noauth ignores the token: it takes the project
+			// from X-Auth-Project-ID and puts requests without it in
+			// "noauth-project", where the operator's zones are not.
+			sc.MoreHeaders = map[string]string{"X-Auth-Project-ID": ex.Auth.ProjectID}
+		}
+		return sc, ex, nil
 	}
 	opts := []clouds.ParseOption{clouds.WithCloudName(site.Cloud), clouds.WithLocations(path)}
 	if site.Region != "" {
