@@ -48,6 +48,9 @@ type Config struct {
 	MaxConcurrentWorkflowTasks int `env:"MAX_CONCURRENT_WORKFLOW_TASKS" envDefault:"100"`
 	WorkflowTaskPollers        int `env:"WORKFLOW_TASK_POLLERS" envDefault:"2"`
 	ActivityTaskPollers        int `env:"ACTIVITY_TASK_POLLERS" envDefault:"2"`
+	// MaxConcurrentPerBackend bounds the batch calls (snapshot, final
+	// sync, demote, promote) one worker makes to one storage backend at once.
+	MaxConcurrentPerBackend int `env:"MAX_CONCURRENT_PER_BACKEND" envDefault:"8"`
 }
 
 // Load reads the configuration from the environment.
@@ -74,6 +77,7 @@ func LoadFrom(environ map[string]string) (Config, error) {
 		{"FERRY_MAX_CONCURRENT_WORKFLOW_TASKS", c.MaxConcurrentWorkflowTasks},
 		{"FERRY_WORKFLOW_TASK_POLLERS", c.WorkflowTaskPollers},
 		{"FERRY_ACTIVITY_TASK_POLLERS", c.ActivityTaskPollers},
+		{"FERRY_MAX_CONCURRENT_PER_BACKEND", c.MaxConcurrentPerBackend},
 	} {
 		if f.v < 1 {
 			return Config{}, fmt.Errorf("config: %s: want at least 1, got %d", f.name, f.v)

@@ -39,6 +39,7 @@ func TestWorkerTuning(t *testing.T) {
 	require.Equal(t, 100, c.MaxConcurrentWorkflowTasks)
 	require.Equal(t, 2, c.WorkflowTaskPollers)
 	require.Equal(t, 2, c.ActivityTaskPollers)
+	require.Equal(t, 8, c.MaxConcurrentPerBackend)
 
 	c, err = LoadFrom(map[string]string{"FERRY_WORKFLOW_TASK_POLLERS": "8", "FERRY_ACTIVITY_TASK_POLLERS": "16"})
 	require.NoError(t, err)
@@ -47,4 +48,6 @@ func TestWorkerTuning(t *testing.T) {
 
 	_, err = LoadFrom(map[string]string{"FERRY_ACTIVITY_TASK_POLLERS": "0"})
 	require.ErrorContains(t, err, "FERRY_ACTIVITY_TASK_POLLERS: want at least 1, got 0")
+	_, err = LoadFrom(map[string]string{"FERRY_MAX_CONCURRENT_PER_BACKEND": "-1"})
+	require.ErrorContains(t, err, "FERRY_MAX_CONCURRENT_PER_BACKEND: want at least 1, got -1")
 }

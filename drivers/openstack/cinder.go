@@ -102,6 +102,11 @@ func (a *Adapter) status(ctx context.Context, b backendRef) (drivers.BackendStat
 // are not wired yet.
 func (a *Adapter) cinderCapabilities(ctx context.Context, backend string) (drivers.Capabilities, error) {
 	const op = "storage.capabilities"
+	// A replication target that is no service of its own can do what its
+	// primary's service does for it.
+	if cfg, ok := a.cfg.Backends[backend]; ok && cfg.TargetOf != "" && cfg.Host == "" && cfg.Cluster == "" {
+		backend = cfg.TargetOf
+	}
 	b, err := a.backend(ctx, op, backend)
 	if err != nil {
 		return drivers.Capabilities{}, err
@@ -112,7 +117,15 @@ func (a *Adapter) cinderCapabilities(ctx context.Context, backend string) (drive
 	}
 	replicated := st.ReplicationStatus != "" && st.ReplicationStatus != ferry.ReplicationDisabled && st.ReplicationStatus != ferry.ReplicationNotCapable
 	canCluster := !b.clustered() || b.site.ver.need(mvRepl, "") == nil
-	return drivers.Capabilities{Replication: replicated && canCluster, Freeze: canCluster}, nil
+	return drivers.Capabilities{
+		Replication: replicated && canCluster,
+		Freeze:      canCluster,
+		// Groups fail over together (3.38) and drills copy a group
+		// snapshot into a new group (3.14). Fence stays false: freezing
+		// cinder-volume stops management calls, not writes.
+		ConsistencyGroup: b.site.ver.need(mvGroupRepl, "") == nil,
+		TestFailover:     b.site.ver.need(mvGroups, "") == nil,
+	}, nil
 }
 
 // cinderBackendStatus reads the backend's replication_status, active_backend_id
@@ -429,11 +442,7 @@ func (a *Adapter) Volumes(ctx context.Context, names []string) ([]Volume, error)
 		want[n] = true
 		order[n] = i
 	}
-	sites := make([]string, 0, len(a.cfg.Sites))
-	for s := range a.cfg.Sites {
-		sites = append(sites, s)
-	}
-	sort.Strings(sites)
+	sites := a.volumeSites()
 	var out []Volume
 	found := map[string]bool{}
 	for _, name := range sites {
@@ -484,6 +493,31 @@ func (a *Adapter) Volumes(ctx context.Context, names []string) ([]Volume, error)
 	return out, nil
 }
 
+// volumeSites are the sites whose Cinder holds Ferry's volumes: those with
+// a configured cinder-volume service (a replication target's site reaches
+// its volumes through its primary's service), or every site when no
+// backend is configured. A DR site's cloud being down must not stop the
+// adapter from reading the primary's volumes.
+func (a *Adapter) volumeSites() []string {
+	seen := map[string]bool{}
+	for _, b := range a.cfg.Backends {
+		if !b.share() && (b.Host != "" || b.Cluster != "") {
+			seen[b.Site] = true
+		}
+	}
+	if len(seen) == 0 {
+		for s := range a.cfg.Sites {
+			seen[s] = true
+		}
+	}
+	sites := make([]string, 0, len(seen))
+	for s := range seen {
+		sites = append(sites, s)
+	}
+	sort.Strings(sites)
+	return sites
+}
+
 // backendOf maps a volume's host (host@backend#pool) back to the
 // configured Ferry backend: its service's host, or its service's cluster.
 func (a *Adapter) backendOf(site, host string, clusterOf map[string]string) string {
@@ -496,11 +530,16 @@ func (a *Adapter) backendOf(site, host string, clusterOf map[string]string) stri
 	return h
 }
 
-// cinderReplicationStatus reports each volume's replica as Cinder shows it. Cinder
-// shows only the active side of a replicated volume (the secondary lives in
-// the storage behind replication_device): enabled and failed-over are an
-// active replica, anything else an error. Lag and the last consistent
-// point are not in Cinder's API.
+// cinderReplicationStatus reports each volume's replicas as Cinder shows
+// them. Cinder shows only the active side of a replicated volume (the
+// secondary lives in the storage behind replication_device), with its
+// replication_status: enabled is active at its service, failed-over active
+// at the replication target. The other side is inferred from the
+// configured targets (Backend.TargetOf): in_sync behind an enabled volume,
+// out_of_sync at the service a volume failed over from (it receives
+// nothing until failback). With several targets configured Cinder does not
+// say which one a volume failed over to, so none is reported. Lag and the
+// last consistent point are not in Cinder's API.
 func (a *Adapter) cinderReplicationStatus(ctx context.Context, resources []string) ([]drivers.ReplicaStatus, error) {
 	vols, err := a.Volumes(ctx, resources)
 	if err != nil {
@@ -511,13 +550,42 @@ func (a *Adapter) cinderReplicationStatus(ctx context.Context, resources []strin
 	}
 	out := make([]drivers.ReplicaStatus, 0, len(vols))
 	for _, v := range vols {
+		name := volumeName(volumes.Volume{ID: v.ID, Name: v.Name})
+		usable := v.Status == "available" || v.Status == "in-use"
 		state := ferry.ReplicaError
-		if (v.ReplicationStatus == ferry.ReplicationEnabled || v.ReplicationStatus == ferry.ReplicationFailedOver) && (v.Status == "available" || v.Status == "in-use") {
+		targets := a.targetsOfBackend(v.Backend)
+		switch {
+		case usable && v.ReplicationStatus == ferry.ReplicationEnabled:
 			state = ferry.ReplicaActive
+			for _, t := range targets {
+				out = append(out, drivers.ReplicaStatus{Resource: name, Site: a.cfg.Backends[t].Site, Backend: t, State: ferry.ReplicaInSync})
+			}
+		case usable && v.ReplicationStatus == ferry.ReplicationFailedOver:
+			state = ferry.ReplicaOutOfSync
+			if len(targets) == 1 {
+				out = append(out, drivers.ReplicaStatus{Resource: name, Site: a.cfg.Backends[targets[0]].Site, Backend: targets[0], State: ferry.ReplicaActive})
+			} else {
+				// Which target holds it is unknown: say active where Cinder
+				// shows it, as before targets were configured.
+				state = ferry.ReplicaActive
+			}
 		}
-		out = append(out, drivers.ReplicaStatus{Resource: volumeName(volumes.Volume{ID: v.ID, Name: v.Name}), Site: v.Site, Backend: v.Backend, State: state})
+		out = append(out, drivers.ReplicaStatus{Resource: name, Site: v.Site, Backend: v.Backend, State: state})
 	}
 	return out, nil
+}
+
+// targetsOfBackend lists the configured replication targets of a Cinder
+// service backend, sorted.
+func (a *Adapter) targetsOfBackend(backend string) []string {
+	var out []string
+	for name, b := range a.cfg.Backends {
+		if b.TargetOf == backend && name != backend {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // siteVolumes lists every volume at a site (all projects: Ferry acts as the

@@ -489,7 +489,7 @@ func (a *Adapter) groupFence(ctx context.Context, key, backend string, epoch int
 	if _, ok := a.cfg.Backends[backend]; !ok {
 		return drivers.Errorf(drivers.Permanent, op, "unknown backend %q", backend)
 	}
-	return drivers.Errorf(drivers.Permanent, op, "Cinder cannot fence %s: it has no call that stops servers writing to its volumes (freezing cinder-volume stops management operations only, and a group failover leaves the old primary array to its driver); fence the old primary outside Cinder (stop its servers, cut its storage network) and fail over without Ferry's fence", backend)
+	return drivers.Errorf(drivers.Permanent, op, "Cinder cannot fence %s: it has no call that stops servers writing to its volumes (freezing cinder-volume stops management operations only, and a group failover leaves the old primary array to its driver); fence the old primary outside Cinder (stop its servers, cut its storage network), then `ferry skip RUN`", backend)
 }
 
 // groupUnfence has nothing to lift: Fence never fences a Cinder backend

@@ -46,7 +46,7 @@ func TestCinder(t *testing.T) {
 		require.Equal(t, []drivers.MemberStatus{{Name: c.MemberHosts[0], Up: true}, {Name: c.MemberHosts[1], Up: true}}, st.Members)
 		caps, err := a.Capabilities(ctx, "cl")
 		require.NoError(t, err)
-		require.Equal(t, drivers.Capabilities{Replication: true, Freeze: true}, caps)
+		require.Equal(t, drivers.Capabilities{Replication: true, Freeze: true, ConsistencyGroup: true, TestFailover: true}, caps)
 
 		vols, err := a.Volumes(ctx, []string{replSolo, plainSolo, replCl})
 		require.NoError(t, err)
@@ -80,10 +80,9 @@ func TestCinder(t *testing.T) {
 		require.Equal(t, "dr1", st.ActiveBackendID)
 		require.True(t, st.Frozen, "failing over leaves the freeze in place")
 		require.Equal(t, map[string]string{replSolo: "available failed-over", plainSolo: "error not-capable"}, volumeStates(ctx, t, a, replSolo, plainSolo))
-		reps, err := a.ReplicationStatus(ctx, []string{replSolo, plainSolo})
-		require.NoError(t, err)
-		require.Equal(t, ferry.ReplicaActive, reps[0].State)
-		require.Equal(t, ferry.ReplicaError, reps[1].State)
+		// Cinder shows the failed-over volume; the configured target is
+		// where it is active now, and the service's copy falls behind.
+		require.Equal(t, map[string]string{replSolo + "@solo-dr": ferry.ReplicaActive, replSolo + "@solo": ferry.ReplicaOutOfSync, plainSolo + "@solo": ferry.ReplicaError}, replicaMap(ctx, t, a, replSolo, plainSolo))
 
 		require.NoError(t, a.FailoverCompleted(ctx, "k1/completed", "solo", solo, "dr1"))
 		require.NoError(t, a.SetReplicationStatus(ctx, "k1/status", "solo", ferry.ReplicationFailedOver, "dr1"))
@@ -110,6 +109,7 @@ func TestCinder(t *testing.T) {
 		require.NoError(t, a.FailoverCompleted(ctx, "k2/completed", "solo", solo, "default"))
 		// Failing back leaves the volumes Cinder errored as they are.
 		require.Equal(t, map[string]string{replSolo: "available enabled", plainSolo: "error not-capable"}, volumeStates(ctx, t, a, replSolo, plainSolo))
+		require.Equal(t, map[string]string{replSolo + "@solo": ferry.ReplicaActive, replSolo + "@solo-dr": ferry.ReplicaInSync, plainSolo + "@solo": ferry.ReplicaError}, replicaMap(ctx, t, a, replSolo, plainSolo))
 	})
 
 	t.Run("failover and back on a two-member cluster", func(t *testing.T) {
@@ -185,7 +185,9 @@ func TestCinder(t *testing.T) {
 		require.Contains(t, err.Error(), "needs Cinder API microversion 3.26")
 		caps, err := old.Capabilities(ctx, "cl")
 		require.NoError(t, err)
-		require.Equal(t, drivers.Capabilities{}, caps)
+		// Below 3.26 a cluster neither fails over nor freezes, and below
+		// 3.38 no group fails over; group snapshots (3.14) still copy.
+		require.Equal(t, drivers.Capabilities{TestFailover: true}, caps)
 		// Reading a cluster needs only 3.7.
 		st, err := old.BackendStatus(ctx, "cl")
 		require.NoError(t, err)
@@ -204,10 +206,12 @@ func newAdapter(t *testing.T, c *openstacktest.Cinder, volumeAPIVersion string) 
 	t.Helper()
 	a, err := openstack.New(openstack.Config{
 		CloudsFile: c.CloudsYAML(t, "ferry-a", "RegionOne", volumeAPIVersion),
-		Sites:      map[string]openstack.Site{"site-a": {Cloud: "ferry-a", Region: "RegionOne"}},
+		Sites:      map[string]openstack.Site{"site-a": {Cloud: "ferry-a", Region: "RegionOne"}, "site-b": {Cloud: "ferry-a", Region: "RegionOne"}},
 		Backends: map[string]openstack.Backend{
 			"solo": {Site: "site-a", Host: c.Hosts[0]},
 			"cl":   {Site: "site-a", Cluster: c.ClusterName},
+			// solo's replication_device dr1, as a Ferry backend at site-b.
+			"solo-dr": {Site: "site-b", TargetOf: "solo", BackendID: "dr1"},
 		},
 		StateDir:      t.TempDir(),
 		SettleTimeout: 3 * time.Minute, // generous: a loaded CI machine is slow, a passing run is not
@@ -268,6 +272,18 @@ func promoted(r drivers.HostFailoverResult) []string {
 	var out []string
 	for _, p := range r.Promoted {
 		out = append(out, p.Resource)
+	}
+	return out
+}
+
+// replicaMap is ReplicationStatus as "resource@backend" -> state.
+func replicaMap(ctx context.Context, t *testing.T, a *openstack.Adapter, names ...string) map[string]string {
+	t.Helper()
+	reps, err := a.ReplicationStatus(ctx, names)
+	require.NoError(t, err)
+	out := map[string]string{}
+	for _, r := range reps {
+		out[r.Resource+"@"+r.Backend] = r.State
 	}
 	return out
 }

@@ -100,7 +100,8 @@ func serviceClient(ctx context.Context, path string, site Site, svc serviceType,
 		}
 		pc := &gophercloud.ProviderClient{HTTPClient: httpc}
 		pc.SetToken(user + ":" + ex.Auth.ProjectID)
-		sc := &gophercloud.ServiceClient{ProviderClient: pc, Endpoint: gophercloud.NormalizeURL(override), Type: string(svc)}
+		sc := &gophercloud.ServiceClient{ProviderClient: pc, Type: string(svc)}
+		overrideEndpoint(sc, svc, override)
 		if svc == svcDNS {
 			// Designate's noauth ignores the token: it takes the project
 			// from X-Auth-Project-ID and puts requests without it in
@@ -146,7 +147,29 @@ func serviceClient(ctx context.Context, path string, site Site, svc serviceType,
 		return nil, ex, fmt.Errorf("cloud %q: %w", site.Cloud, err)
 	}
 	if override != "" {
-		sc.Endpoint = gophercloud.NormalizeURL(override)
+		overrideEndpoint(sc, svc, override)
 	}
 	return sc, ex, nil
+}
+
+// apiVersionPath is the version path gophercloud appends to the catalog
+// endpoint of the services whose catalog entry has none (Neutron lists
+// http://host:9696, Designate http://host:9001).
+var apiVersionPath = map[serviceType]string{svcNetwork: "v2.0/", svcDNS: "v2/"}
+
+// overrideEndpoint points sc at an endpoint override. An override may be
+// given with or without the version path, as the catalog would list it or
+// as a browser would show the API; either way the requests go to the
+// versioned base (gophercloud builds them on ResourceBase when it is set,
+// so a stale one from the catalog must not survive the override).
+func overrideEndpoint(sc *gophercloud.ServiceClient, svc serviceType, override string) {
+	sc.Endpoint = gophercloud.NormalizeURL(override)
+	sc.ResourceBase = ""
+	if v, ok := apiVersionPath[svc]; ok {
+		if strings.HasSuffix(sc.Endpoint, "/"+v) {
+			sc.ResourceBase = sc.Endpoint
+		} else {
+			sc.ResourceBase = sc.Endpoint + v
+		}
+	}
 }

@@ -1141,7 +1141,7 @@ func refuseShare(op, backend, why string) error {
 // plane (disabling the service only stops the scheduler placing new
 // shares there).
 func (a *Adapter) manilaFreeze(ctx context.Context, key, backend string) error {
-	return refuseShare("storage.freeze", backend, "Manila has no freeze of a share backend")
+	return refuseShare("storage.freeze", backend, "Manila has no freeze of a share backend; in an unplanned failover, fence the old site out of band (stop its file servers, cut its storage network), then `ferry skip RUN`")
 }
 
 // manilaThaw has nothing to undo: Ferry never freezes a share backend.
@@ -1158,7 +1158,7 @@ func (a *Adapter) manilaThaw(ctx context.Context, key, backend string) error {
 // itself casts an old active's rules to read-only when another replica is
 // promoted (readable replication).
 func (a *Adapter) manilaFence(ctx context.Context, key, backend string, epoch int64) error {
-	return refuseShare("storage.fence", backend, "Manila cannot fence a backend: access rules belong to the share, so read-only rules would fence the promoted replica too; Manila's promote itself turns the old active into a read-only secondary")
+	return refuseShare("storage.fence", backend, "Manila cannot fence a backend: access rules belong to the share, so read-only rules would fence the promoted replica too; Manila's promote itself turns the old active into a read-only secondary; in an unplanned failover, fence the old site out of band (stop its file servers, cut its storage network), then `ferry skip RUN`")
 }
 
 // manilaUnfence has nothing to undo: Ferry never fences a share backend.

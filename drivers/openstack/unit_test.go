@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -81,5 +82,24 @@ func TestClassify(t *testing.T) {
 	for code, kind := range map[int]string{400: drivers.Permanent, 403: drivers.Permanent, 404: drivers.Permanent, 409: drivers.Retryable, 429: drivers.Retryable, 500: drivers.Retryable, 503: drivers.Retryable} {
 		err := classify(ctx, "op", gophercloud.ErrUnexpectedResponseCode{Actual: code})
 		require.Equal(t, kind, drivers.Kind(err), "HTTP %d", code)
+	}
+}
+
+func TestOverrideEndpoint(t *testing.T) {
+	for _, c := range []struct {
+		svc            serviceType
+		override, base string
+	}{
+		{svcNetwork, "http://h:9696", "http://h:9696/v2.0/"},
+		{svcNetwork, "http://h:9696/v2.0", "http://h:9696/v2.0/"},
+		{svcDNS, "http://h:9001/", "http://h:9001/v2/"},
+		{svcDNS, "http://h/dns/v2/", "http://h/dns/v2/"},
+		{svcCompute, "http://h:8774/v2.1", ""},
+		{svcShare, "http://h:8786/v2", ""},
+	} {
+		sc := &gophercloud.ServiceClient{ResourceBase: "http://catalog/stale/"}
+		overrideEndpoint(sc, c.svc, c.override)
+		require.Equal(t, c.base, sc.ResourceBase, "%s %s", c.svc, c.override)
+		require.True(t, strings.HasSuffix(sc.Endpoint, "/"))
 	}
 }
