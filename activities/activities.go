@@ -29,6 +29,9 @@ type Store interface {
 type Activities struct {
 	Drivers drivers.Set
 	Store   Store
+	// PerBackend bounds the batch calls this worker makes to one backend
+	// at once (nil: no bound).
+	PerBackend *BackendLimit
 }
 
 // Error types that workflows and operators see in application errors.

@@ -129,8 +129,22 @@ func (a *Activities) assess(ctx context.Context, in PlanInput) (Assessment, erro
 	batches := map[string]*Batch{}
 	var order []string
 	routed := true
+	// Routes depend on the backend only: read each backend's once, not
+	// once per volume (a group of 40 volumes on 2 backends made 80 store
+	// round trips here).
+	type route struct {
+		src ferry.Backend
+		dst routeTarget
+		err error
+	}
+	routes := map[string]route{}
 	add := func(resource, primaryBackend string) {
-		src, dst, err := a.route(ctx, primaryBackend, p.SourceSite, p.TargetSite)
+		r, ok := routes[primaryBackend]
+		if !ok {
+			r.src, r.dst, r.err = a.route(ctx, primaryBackend, p.SourceSite, p.TargetSite)
+			routes[primaryBackend] = r
+		}
+		src, dst, err := r.src, r.dst, r.err
 		if err != nil {
 			routed = check("route of "+resource, false, "%s", message(err))
 			return
@@ -335,7 +349,12 @@ type BatchInput struct {
 
 // Snapshot takes the consistency-group snapshot of a batch on its source.
 func (a *Activities) Snapshot(ctx context.Context, in BatchInput) (drivers.Snapshot, error) {
-	s, err := a.Drivers.Storage.SnapshotGroup(ctx, in.Key, in.Batch.Source, in.Batch.Resources)
+	var s drivers.Snapshot
+	err := a.onBackend(ctx, in.Batch.Source, func() error {
+		var err error
+		s, err = a.Drivers.Storage.SnapshotGroup(ctx, in.Key, in.Batch.Source, in.Batch.Resources)
+		return err
+	})
 	return s, wrap("snapshot "+in.Batch.Source, err)
 }
 
@@ -353,7 +372,12 @@ func (a *Activities) FinalSync(ctx context.Context, in SyncInput) error {
 	// Each attempt is a new sync: under the same key an adapter would only
 	// replay the first, stale answer.
 	key := fmt.Sprintf("%s/attempt-%d", in.Key, activity.GetInfo(ctx).Attempt)
-	st, err := a.Drivers.Storage.Sync(ctx, key, in.Batch.Source, in.Batch.Resources)
+	var st []drivers.ReplicaStatus
+	err := a.onBackend(ctx, in.Batch.Source, func() error {
+		var err error
+		st, err = a.Drivers.Storage.Sync(ctx, key, in.Batch.Source, in.Batch.Resources)
+		return err
+	})
 	if err != nil {
 		return wrap("final sync "+in.Batch.Source, err)
 	}
@@ -378,12 +402,17 @@ func (a *Activities) FinalSync(ctx context.Context, in SyncInput) error {
 
 // Demote makes the batch's source replicas read-only secondaries.
 func (a *Activities) Demote(ctx context.Context, in BatchInput) error {
-	return wrap("demote "+in.Batch.Source, a.Drivers.Storage.Demote(ctx, in.Key, in.Batch.Source, in.Batch.Resources))
+	return wrap("demote "+in.Batch.Source, a.onBackend(ctx, in.Batch.Source, func() error {
+		return a.Drivers.Storage.Demote(ctx, in.Key, in.Batch.Source, in.Batch.Resources)
+	}))
 }
 
 // Undemote makes the source replicas active again (compensation of Demote).
 func (a *Activities) Undemote(ctx context.Context, in BatchInput) error {
-	_, err := a.Drivers.Storage.Promote(ctx, in.Key, in.Batch.Source, in.Batch.Resources, false)
+	err := a.onBackend(ctx, in.Batch.Source, func() error {
+		_, err := a.Drivers.Storage.Promote(ctx, in.Key, in.Batch.Source, in.Batch.Resources, false)
+		return err
+	})
 	return wrap("undo demote "+in.Batch.Source, err)
 }
 
@@ -435,10 +464,13 @@ type PromoteInput struct {
 // Promote makes the target replicas of a batch active.
 func (a *Activities) Promote(ctx context.Context, in PromoteInput) (drivers.PromoteResult, error) {
 	var r drivers.PromoteResult
+	// The wait for a slot heartbeats too: it is not a dead worker.
 	err := heartbeatDuring(ctx, in.Batch.Target, func() error {
-		var err error
-		r, err = a.Drivers.Storage.Promote(ctx, in.Key, in.Batch.Target, in.Batch.Resources, in.Force)
-		return err
+		return a.onBackend(ctx, in.Batch.Target, func() error {
+			var err error
+			r, err = a.Drivers.Storage.Promote(ctx, in.Key, in.Batch.Target, in.Batch.Resources, in.Force)
+			return err
+		})
 	})
 	return r, wrap("promote "+in.Batch.Target, err)
 }

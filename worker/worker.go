@@ -19,6 +19,9 @@ type Options struct {
 	// Pollers are the long polls kept open per task kind.
 	WorkflowTaskPollers int
 	ActivityTaskPollers int
+	// MaxConcurrentPerBackend bounds the batch calls to one storage
+	// backend at once, unless acts brings its own bound (0: none).
+	MaxConcurrentPerBackend int
 }
 
 // New returns a worker for taskQueue with every Ferry workflow and activity
@@ -30,6 +33,11 @@ func New(c client.Client, taskQueue string, acts *activities.Activities, o Optio
 		MaxConcurrentWorkflowTaskPollers:       o.WorkflowTaskPollers,
 		MaxConcurrentActivityTaskPollers:       o.ActivityTaskPollers,
 	})
+	if acts.PerBackend == nil && o.MaxConcurrentPerBackend > 0 {
+		withLimit := *acts
+		withLimit.PerBackend = activities.NewBackendLimit(o.MaxConcurrentPerBackend)
+		acts = &withLimit
+	}
 	Register(w, acts)
 	return w
 }
