@@ -243,6 +243,9 @@ func NewHandler(c *Cloud) http.Handler {
 	// The OpenStack-API facade (Nova, Neutron, Designate) per site, under
 	// /openstack/<site>/ (facade.go).
 	mountCloudFacade(mux, c)
+	// Cinder's and Manila's facades per site, under the same prefix
+	// (facade_storage.go).
+	mountStorageFacades(mux, c)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(SimulatorHeader, "true")
 		mux.ServeHTTP(w, r)
