@@ -32,6 +32,8 @@ type Activities struct {
 	// PerBackend bounds the batch calls this worker makes to one backend
 	// at once (nil: no bound).
 	PerBackend *BackendLimit
+	// BootWave, when above 0, is how many servers of a tier boot at once.
+	BootWave int
 }
 
 // Error types that workflows and operators see in application errors.

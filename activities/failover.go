@@ -567,15 +567,39 @@ type BootInput struct {
 	Poll time.Duration `json:"poll"`
 }
 
-// BootTier boots every server of a tier together and returns when all are
-// healthy, heartbeating how many are. One activity per tier, not per server:
-// the compute endpoint does the servers concurrently.
+// BootTier boots every server of a tier and returns when all are healthy,
+// heartbeating how many are. One activity per tier, not per server: the
+// compute endpoint does the servers concurrently. With a boot wave set
+// (FERRY_MAX_BOOTS_PER_TIER) at most that many servers of the tier boot at
+// once: each wave boots when the one before it is healthy, under a key of
+// its own, so a retried activity replays the waves already booted.
 func (a *Activities) BootTier(ctx context.Context, in BootInput) error {
-	if err := a.Drivers.Compute.Boot(ctx, in.Key, in.Site, in.Servers); err != nil {
-		return wrap("boot tier "+in.Tier, err)
+	wave := len(in.Servers)
+	if a.BootWave > 0 && a.BootWave < wave {
+		wave = a.BootWave
 	}
-	names := make([]string, len(in.Servers))
-	for i, s := range in.Servers {
+	// An empty tier still makes its (empty) boot call, as it always has.
+	for i := 0; i == 0 || i < len(in.Servers); i += max(wave, 1) {
+		specs := in.Servers[i:min(i+wave, len(in.Servers))]
+		key := in.Key
+		if wave < len(in.Servers) {
+			key = fmt.Sprintf("%s/wave-%d", in.Key, i/wave+1)
+		}
+		if err := a.Drivers.Compute.Boot(ctx, key, in.Site, specs); err != nil {
+			return wrap("boot tier "+in.Tier, err)
+		}
+		if err := a.waitHealthy(ctx, in, specs, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitHealthy polls the health of the servers of specs until all are
+// healthy; done servers of the tier are already healthy before them.
+func (a *Activities) waitHealthy(ctx context.Context, in BootInput, specs []drivers.BootSpec, done int) error {
+	names := make([]string, len(specs))
+	for i, s := range specs {
 		names[i] = s.Name
 	}
 	poll := in.Poll
@@ -596,7 +620,7 @@ func (a *Activities) BootTier(ctx context.Context, in BootInput) error {
 				waiting = append(waiting, h.Name)
 			}
 		}
-		activity.RecordHeartbeat(ctx, fmt.Sprintf("%d/%d healthy", len(names)-len(waiting), len(names)))
+		activity.RecordHeartbeat(ctx, fmt.Sprintf("%d/%d healthy", done+len(names)-len(waiting), len(in.Servers)))
 		if len(waiting) == 0 && len(hs) == len(names) {
 			return nil
 		}

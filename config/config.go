@@ -51,6 +51,9 @@ type Config struct {
 	// MaxConcurrentPerBackend bounds the batch calls (snapshot, final
 	// sync, demote, promote) one worker makes to one storage backend at once.
 	MaxConcurrentPerBackend int `env:"MAX_CONCURRENT_PER_BACKEND" envDefault:"8"`
+	// MaxBootsPerTier bounds how many servers of one tier boot at once
+	// (in waves, each when the one before is healthy); 0 boots a tier whole.
+	MaxBootsPerTier int `env:"MAX_BOOTS_PER_TIER" envDefault:"0"`
 }
 
 // Load reads the configuration from the environment.
@@ -82,6 +85,9 @@ func LoadFrom(environ map[string]string) (Config, error) {
 		if f.v < 1 {
 			return Config{}, fmt.Errorf("config: %s: want at least 1, got %d", f.name, f.v)
 		}
+	}
+	if c.MaxBootsPerTier < 0 {
+		return Config{}, fmt.Errorf("config: FERRY_MAX_BOOTS_PER_TIER: want 0 (a whole tier at once) or more, got %d", c.MaxBootsPerTier)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return Config{}, fmt.Errorf("config: FERRY_LOG_FORMAT: want text or json, got %q", c.LogFormat)

@@ -40,6 +40,7 @@ func TestWorkerTuning(t *testing.T) {
 	require.Equal(t, 2, c.WorkflowTaskPollers)
 	require.Equal(t, 2, c.ActivityTaskPollers)
 	require.Equal(t, 8, c.MaxConcurrentPerBackend)
+	require.Equal(t, 0, c.MaxBootsPerTier)
 
 	c, err = LoadFrom(map[string]string{"FERRY_WORKFLOW_TASK_POLLERS": "8", "FERRY_ACTIVITY_TASK_POLLERS": "16"})
 	require.NoError(t, err)
@@ -50,4 +51,6 @@ func TestWorkerTuning(t *testing.T) {
 	require.ErrorContains(t, err, "FERRY_ACTIVITY_TASK_POLLERS: want at least 1, got 0")
 	_, err = LoadFrom(map[string]string{"FERRY_MAX_CONCURRENT_PER_BACKEND": "-1"})
 	require.ErrorContains(t, err, "FERRY_MAX_CONCURRENT_PER_BACKEND: want at least 1, got -1")
+	_, err = LoadFrom(map[string]string{"FERRY_MAX_BOOTS_PER_TIER": "-2"})
+	require.ErrorContains(t, err, "FERRY_MAX_BOOTS_PER_TIER: want 0 (a whole tier at once) or more, got -2")
 }

@@ -22,6 +22,9 @@ type Options struct {
 	// MaxConcurrentPerBackend bounds the batch calls to one storage
 	// backend at once, unless acts brings its own bound (0: none).
 	MaxConcurrentPerBackend int
+	// MaxBootsPerTier bounds the servers of one tier that boot at once,
+	// unless acts sets its own (0: the whole tier).
+	MaxBootsPerTier int
 }
 
 // New returns a worker for taskQueue with every Ferry workflow and activity
@@ -33,10 +36,15 @@ func New(c client.Client, taskQueue string, acts *activities.Activities, o Optio
 		MaxConcurrentWorkflowTaskPollers:       o.WorkflowTaskPollers,
 		MaxConcurrentActivityTaskPollers:       o.ActivityTaskPollers,
 	})
-	if acts.PerBackend == nil && o.MaxConcurrentPerBackend > 0 {
-		withLimit := *acts
-		withLimit.PerBackend = activities.NewBackendLimit(o.MaxConcurrentPerBackend)
-		acts = &withLimit
+	if (acts.PerBackend == nil && o.MaxConcurrentPerBackend > 0) || (acts.BootWave == 0 && o.MaxBootsPerTier > 0) {
+		tuned := *acts
+		if tuned.PerBackend == nil {
+			tuned.PerBackend = activities.NewBackendLimit(o.MaxConcurrentPerBackend)
+		}
+		if tuned.BootWave == 0 {
+			tuned.BootWave = o.MaxBootsPerTier
+		}
+		acts = &tuned
 	}
 	Register(w, acts)
 	return w

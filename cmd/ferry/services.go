@@ -158,7 +158,7 @@ func runServer(ctx context.Context, cfg config.Config, logger *slog.Logger, args
 func workerOptions(cfg config.Config) worker.Options {
 	return worker.Options{MaxConcurrentActivities: cfg.MaxConcurrentActivities, MaxConcurrentWorkflowTasks: cfg.MaxConcurrentWorkflowTasks,
 		WorkflowTaskPollers: cfg.WorkflowTaskPollers, ActivityTaskPollers: cfg.ActivityTaskPollers,
-		MaxConcurrentPerBackend: cfg.MaxConcurrentPerBackend}
+		MaxConcurrentPerBackend: cfg.MaxConcurrentPerBackend, MaxBootsPerTier: cfg.MaxBootsPerTier}
 }
 
 // simDrivers is every port, and every optional capability, the simulator
