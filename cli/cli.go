@@ -6,10 +6,13 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -29,7 +32,7 @@ const (
 var Verbs = []string{
 	"apply", "failover", "runs", "watch",
 	"approve", "pause", "resume", "abort", "retry", "skip",
-	"report", "groups", "sites", "backends",
+	"report", "groups", "sites", "backends", "token", "audit",
 }
 
 // Usage lists every verb with its arguments, one a line, for ferry --help.
@@ -58,19 +61,59 @@ type CLI struct {
 	TTY *bool
 	// Location is the time zone of printed times (default local).
 	Location *time.Location
+	// Bootstrap creates an install's first admin token in its database
+	// (`ferry token bootstrap`); nil where there is no database to reach.
+	Bootstrap BootstrapFunc
 }
 
-// Main runs one verb (args[0]) with its arguments against the API at
-// apiURL and returns the process exit code.
-func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, apiURL string) int {
+// Options say how Main reaches the API.
+type Options struct {
+	// APIURL is the API's base URL (FERRY_API_URL).
+	APIURL string
+	// Token is the bearer sent with every request (FERRY_TOKEN).
+	Token string
+	// CAFile is a PEM bundle of the certificate authorities that signed
+	// the API's TLS certificate (FERRY_API_CA); empty means the system's.
+	CAFile    string
+	Bootstrap BootstrapFunc
+}
+
+// Main runs one verb (args[0]) with its arguments against the API and
+// returns the process exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, o Options) int {
+	hc, err := httpClient(o.CAFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "ferry:", err)
+		return ExitUsage
+	}
 	c := &CLI{
-		API:    apiclient.New(apiURL, nil),
-		Stdin:  stdin,
-		Stdout: stdout,
-		Stderr: stderr,
-		User:   userFromEnv(),
+		API:       apiclient.New(o.APIURL, hc, apiclient.WithToken(o.Token)),
+		Stdin:     stdin,
+		Stdout:    stdout,
+		Stderr:    stderr,
+		User:      userFromEnv(),
+		Bootstrap: o.Bootstrap,
 	}
 	return c.Run(ctx, args)
+}
+
+// httpClient trusts the certificate authorities in caFile, when set, for
+// an API served with a private CA's certificate.
+func httpClient(caFile string) (*http.Client, error) {
+	if caFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("FERRY_API_CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("FERRY_API_CA: %s holds no PEM certificate", caFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr}, nil
 }
 
 func userFromEnv() string {
@@ -101,6 +144,9 @@ var usages = map[string]string{
 	"runs":     "runs [--group G] [--site S] [--state S] [--kind K] [--limit N]",
 	"watch":    "watch RUN",
 	"report":   "report RUN [--markdown]",
+	"token": "token create --name N --role viewer|operator|admin [--project P] [--expires 720h]\n" +
+		"  ferry token list | ferry token revoke ID | ferry token bootstrap [--name N] [--force]",
+	"audit":    "audit [--since 24h|TIME] [--token ID|NAME] [--limit N]",
 	"groups":   "groups",
 	"sites":    "sites",
 	"backends": "backends",
@@ -144,6 +190,10 @@ func (c *CLI) Run(ctx context.Context, args []string) int {
 		err = c.schedules(ctx, rest)
 	case "replication":
 		err = c.replicationVerb(ctx, rest)
+	case "token":
+		err = c.tokenVerb(ctx, rest)
+	case "audit":
+		err = c.audit(ctx, rest)
 	default:
 		if _, ok := kindVerbs[verb]; ok {
 			err = c.kindVerb(ctx, verb, rest)
@@ -169,7 +219,24 @@ func (c *CLI) Run(ctx context.Context, args []string) int {
 		return ee.code
 	}
 	fmt.Fprintf(c.Stderr, "ferry %s: %v\n", verb, err)
+	if hint := c.authHint(err); hint != "" {
+		fmt.Fprintln(c.Stderr, hint)
+	}
 	return ExitError
+}
+
+// authHint says what to do when the API refused the request's token.
+func (c *CLI) authHint(err error) string {
+	switch {
+	case apiclient.IsStatus(err, http.StatusUnauthorized) && !c.API.HasToken():
+		return "FERRY_TOKEN is not set: export FERRY_TOKEN=<an API token> (an admin makes one with `ferry token create`;\n" +
+			"a new install gets its first with `ferry token bootstrap`; `ferry dev` prints one)"
+	case apiclient.IsStatus(err, http.StatusUnauthorized):
+		return "the API refused the token in FERRY_TOKEN: ask an admin for a valid one"
+	case apiclient.IsStatus(err, http.StatusForbidden):
+		return "the token in FERRY_TOKEN may not do this: ask an admin for a token with the role named above"
+	}
+	return ""
 }
 
 // flags is a verb's flag set that reports errors instead of printing them.

@@ -54,6 +54,26 @@ type Config struct {
 	// MaxBootsPerTier bounds how many servers of one tier boot at once
 	// (in waves, each when the one before is healthy); 0 boots a tier whole.
 	MaxBootsPerTier int `env:"MAX_BOOTS_PER_TIER" envDefault:"0"`
+
+	// Security (docs/security.md), checked by checkSecurity.
+	// TLSCert and TLSKey (PEM files) make `ferry server` and `ferry dev`
+	// serve the API over HTTPS.
+	TLSCert string `env:"TLS_CERT"`
+	TLSKey  string `env:"TLS_KEY"`
+	// Token is the API token the client verbs send as their bearer.
+	Token string `env:"TOKEN" secret:"true"`
+	// APICAFile is a PEM bundle the client verbs trust for the API's
+	// certificate (empty: the system's roots).
+	APICAFile string `env:"API_CA"`
+	// The Temporal client's mTLS: a client certificate and key, the CA
+	// that signed the server's certificate, and the name to check it for.
+	TemporalTLSCert       string `env:"TEMPORAL_TLS_CERT"`
+	TemporalTLSKey        string `env:"TEMPORAL_TLS_KEY"`
+	TemporalTLSCA         string `env:"TEMPORAL_TLS_CA"`
+	TemporalTLSServerName string `env:"TEMPORAL_TLS_SERVER_NAME"`
+	// TemporalAPIKey authenticates to Temporal with an API key (Temporal
+	// Cloud); it implies TLS.
+	TemporalAPIKey string `env:"TEMPORAL_API_KEY" secret:"true"`
 }
 
 // Load reads the configuration from the environment.
@@ -92,19 +112,27 @@ func LoadFrom(environ map[string]string) (Config, error) {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return Config{}, fmt.Errorf("config: FERRY_LOG_FORMAT: want text or json, got %q", c.LogFormat)
 	}
+	if err := c.checkSecurity(); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
 	return c, nil
 }
 
 // Print writes the effective configuration, one FERRY_ variable a line, with
-// secrets masked (the password of a URL).
+// secrets masked (the password of a URL, tokens and keys).
 func (c Config) Print(w io.Writer) {
 	v := reflect.ValueOf(c)
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		val := fmt.Sprint(v.Field(i).Interface())
-		if f.Tag.Get("secret") == "url" {
+		switch f.Tag.Get("secret") {
+		case "url":
 			val = MaskURL(val)
+		case "true":
+			if val != "" {
+				val = "xxxxx"
+			}
 		}
 		fmt.Fprintf(w, "FERRY_%s=%s\n", f.Tag.Get("env"), val)
 	}

@@ -54,3 +54,43 @@ func TestWorkerTuning(t *testing.T) {
 	_, err = LoadFrom(map[string]string{"FERRY_MAX_BOOTS_PER_TIER": "-2"})
 	require.ErrorContains(t, err, "FERRY_MAX_BOOTS_PER_TIER: want 0 (a whole tier at once) or more, got -2")
 }
+
+func TestPrintMasksTokensAndKeys(t *testing.T) {
+	c, err := LoadFrom(map[string]string{"FERRY_TOKEN": "fry_secret123", "FERRY_TEMPORAL_API_KEY": "tkey-456"})
+	require.NoError(t, err)
+	var b strings.Builder
+	c.Print(&b)
+	require.Contains(t, b.String(), "FERRY_TOKEN=xxxxx")
+	require.Contains(t, b.String(), "FERRY_TEMPORAL_API_KEY=xxxxx")
+	require.NotContains(t, b.String(), "secret123")
+	require.NotContains(t, b.String(), "tkey-456")
+	c, err = LoadFrom(map[string]string{})
+	require.NoError(t, err)
+	b.Reset()
+	c.Print(&b)
+	require.Contains(t, b.String(), "FERRY_TOKEN=\n", "an unset secret shows as unset")
+}
+
+func TestHalfATLSConfigurationIsRefused(t *testing.T) {
+	_, err := LoadFrom(map[string]string{"FERRY_TLS_CERT": "/etc/ferry/cert.pem"})
+	require.ErrorContains(t, err, "FERRY_TLS_KEY")
+	_, err = LoadFrom(map[string]string{"FERRY_TEMPORAL_TLS_KEY": "/etc/ferry/client.key"})
+	require.ErrorContains(t, err, "FERRY_TEMPORAL_TLS_CERT")
+	c, err := LoadFrom(map[string]string{})
+	require.NoError(t, err)
+	tc, err := c.TemporalTLS()
+	require.NoError(t, err)
+	require.Nil(t, tc, "plaintext to a local dev server by default")
+	api, err := c.APITLS()
+	require.NoError(t, err)
+	require.Nil(t, api)
+	c, err = LoadFrom(map[string]string{"FERRY_TEMPORAL_API_KEY": "k"})
+	require.NoError(t, err)
+	tc, err = c.TemporalTLS()
+	require.NoError(t, err)
+	require.NotNil(t, tc, "an API key goes over TLS")
+	c, err = LoadFrom(map[string]string{"FERRY_TLS_CERT": "/nonexistent/c.pem", "FERRY_TLS_KEY": "/nonexistent/k.pem"})
+	require.NoError(t, err)
+	_, err = c.APITLS()
+	require.ErrorContains(t, err, "FERRY_TLS_CERT")
+}

@@ -79,7 +79,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return 0
 	}
-	return cli.Main(ctx, args, stdin, stdout, stderr, cfg.APIURL)
+	return cli.Main(ctx, args, stdin, stdout, stderr, cli.Options{
+		APIURL: cfg.APIURL, Token: cfg.Token, CAFile: cfg.APICAFile, Bootstrap: bootstrapper(cfg),
+	})
 }
 
 // parseServiceFlags takes --print-config and leaves the rest to the service.

@@ -43,9 +43,13 @@ func clientOptions(cfg config.Config, logger *slog.Logger) client.Options {
 // dialTemporal connects to Temporal, waiting for it to come up: services
 // start in any order.
 func dialTemporal(ctx context.Context, cfg config.Config, logger *slog.Logger) (client.Client, error) {
+	opts := clientOptions(cfg, logger)
+	if err := secureTemporal(cfg, &opts); err != nil {
+		return nil, err
+	}
 	warned := false
 	for {
-		c, err := client.DialContext(ctx, clientOptions(cfg, logger))
+		c, err := client.DialContext(ctx, opts)
 		if err == nil {
 			return c, nil
 		}
@@ -93,25 +97,10 @@ func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*st
 	return st, nil
 }
 
-// serveHTTP serves h on addr until ctx ends, then shuts down gracefully.
+// serveHTTP serves h on addr (plain HTTP) until ctx ends, then shuts down
+// gracefully. The API goes through serveAPI, which adds TLS.
 func serveHTTP(ctx context.Context, addr string, h http.Handler, logger *slog.Logger, what string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("%s: listen on %s: %w", what, addr, err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	logger.Info(what+" listening", "addr", "http://"+ln.Addr().String())
-	select {
-	case err := <-errc:
-		return fmt.Errorf("%s: %w", what, err)
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		return nil
-	}
+	return serve(ctx, addr, h, logger, what, nil)
 }
 
 func apiHandler(cfg config.Config, st *store.Store, c client.Client, logger *slog.Logger) http.Handler {
@@ -132,7 +121,11 @@ func runServer(ctx context.Context, cfg config.Config, logger *slog.Logger, args
 	defer st.Close()
 	// A lazy client lets the API start before Temporal; /readyz says when
 	// both are reachable.
-	c, err := client.NewLazyClient(clientOptions(cfg, logger))
+	opts := clientOptions(cfg, logger)
+	if err := secureTemporal(cfg, &opts); err != nil {
+		return err
+	}
+	c, err := client.NewLazyClient(opts)
 	if err != nil {
 		return fmt.Errorf("temporal client: %w", err)
 	}
@@ -152,7 +145,7 @@ func runServer(ctx context.Context, cfg config.Config, logger *slog.Logger, args
 			}
 		}
 	}()
-	return serveHTTP(ctx, cfg.HTTPAddr, apiHandler(cfg, st, c, logger), logger, "API")
+	return serveAPI(ctx, cfg, apiHandler(cfg, st, c, logger), logger)
 }
 
 func workerOptions(cfg config.Config) worker.Options {
@@ -295,6 +288,12 @@ func runDev(ctx context.Context, cfg config.Config, logger *slog.Logger, args []
 	if err := st.ApplyInventory(ctx, inv); err != nil {
 		return fmt.Errorf("seed demo inventory: %w", err)
 	}
+	// A ready admin token, shown once in the banner below (and nowhere
+	// else): every API call needs one.
+	adminToken, err := devToken(ctx, st)
+	if err != nil {
+		return err
+	}
 	// The in-process simulator starts anew each time, with every group at
 	// home: make the stored observed state say the same.
 	for _, g := range inv.Groups {
@@ -330,17 +329,21 @@ func runDev(ctx context.Context, cfg config.Config, logger *slog.Logger, args []
 
 	errc := make(chan error, 2)
 	go func() { errc <- serveHTTP(ctx, cfg.SimAddr, sim.NewHandler(cloud), logger, "simulator") }()
-	go func() { errc <- serveHTTP(ctx, cfg.HTTPAddr, apiHandler(cfg, st, c, logger), logger, "API") }()
+	go func() { errc <- serveAPI(ctx, cfg, apiHandler(cfg, st, c, logger), logger) }()
 
+	api := apiScheme(cfg) + "://" + cfg.HTTPAddr
 	fmt.Fprintf(stdout, `
 Ferry is up, on a SIMULATED two-site cloud (demo groups: crm, shop).
-  API          http://%s   (try: curl http://%s/v1/groups)
+  API          %s
+  admin token: %s
   Temporal UI  %s/namespaces/%s/workflows
   Simulator    http://%s   (faults, ledger, state: see docs/simulator.md)
-First failover, from another terminal:
+Every API call needs the token (it is new at each start). From another terminal:
+  export FERRY_TOKEN=<the admin token above>
+  curl -H "Authorization: Bearer $FERRY_TOKEN" %s/v1/groups
   ./bin/ferry failover shop --yes
 Stop with Ctrl-C.
-`, cfg.HTTPAddr, cfg.HTTPAddr, cfg.TemporalUIURL, cfg.TemporalNamespace, cfg.SimAddr)
+`, api, adminToken, cfg.TemporalUIURL, cfg.TemporalNamespace, cfg.SimAddr, api)
 
 	select {
 	case <-ctx.Done():

@@ -1,0 +1,63 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ferrydr/ferry/apiclient"
+)
+
+// audit lists the audit log, newest first: `ferry audit [--since 24h|TIME]
+// [--token ID|NAME] [--limit N]`.
+func (c *CLI) audit(ctx context.Context, args []string) error {
+	fs := flags("audit")
+	since := fs.String("since", "", "entries since a time (RFC 3339) or for a duration back (e.g. 24h)")
+	token := fs.String("token", "", "entries of one token, by id or name")
+	limit := fs.Int("limit", 100, "at most this many entries")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *limit < 1 {
+		return &usageError{"audit", "--limit must be at least 1"}
+	}
+	f := apiclient.AuditFilter{Token: *token}
+	if *since != "" {
+		if d, err := time.ParseDuration(*since); err == nil && d > 0 {
+			f.Since = time.Now().Add(-d)
+		} else if t, err := time.Parse(time.RFC3339, *since); err == nil {
+			f.Since = t
+		} else {
+			return &usageError{"audit", fmt.Sprintf("--since must be a duration such as 24h or a time such as 2026-01-02T15:04:05Z, not %q", *since)}
+		}
+	}
+	tw := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tMETHOD\tPATH\tSTATUS\tTOKEN\tROLE\tPROJECT\tRUN\tFROM")
+	left := *limit
+	for left > 0 {
+		f.Limit = min(left, 1000)
+		p, err := c.API.ListAudit(ctx, f)
+		if err != nil {
+			return err
+		}
+		for _, e := range p.Items {
+			status := strconv.Itoa(e.Status)
+			if e.Status == 0 {
+				status = "-" // appended, outcome not recorded
+			}
+			who := dash(e.TokenName)
+			if e.TokenID != "" {
+				who += " (" + e.TokenID + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.when(&e.At), e.Method, e.Path, status,
+				who, dash(e.Role), dash(e.Project), dash(e.RunID), dash(e.RemoteAddr))
+		}
+		left -= len(p.Items)
+		if f.PageToken = p.NextPageToken; f.PageToken == "" {
+			break
+		}
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,24 @@
+package main
+
+import (
+	"go.temporal.io/sdk/client"
+
+	"github.com/ferrydr/ferry/config"
+)
+
+// secureTemporal adds the configured TLS (mTLS client certificate, CA,
+// server name) and API key to the Temporal client's options. Without any,
+// the client speaks plaintext, as to a local dev server.
+func secureTemporal(cfg config.Config, o *client.Options) error {
+	tc, err := cfg.TemporalTLS()
+	if err != nil {
+		return err
+	}
+	o.ConnectionOptions.TLS = tc
+	if cfg.TemporalAPIKey != "" {
+		// Sent as "Authorization: Bearer <key>" on every call; it never
+		// reaches a log (Config.Print masks it).
+		o.Credentials = client.NewAPIKeyStaticCredentials(cfg.TemporalAPIKey)
+	}
+	return nil
+}
