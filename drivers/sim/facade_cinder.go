@@ -5,18 +5,24 @@ package sim
 // and the service actions failover_host, failover, freeze and thaw. Groups,
 // group snapshots and snapshots are in facade_cinder_groups.go.
 //
-// How the simulator shows as Cinder:
+// How the simulator shows as Cinder: one Cinder stretched over the sites,
+// one availability zone per site (named after it), with an API endpoint at
+// each site that shows the whole deployment (facade_storage.go):
 //
-//   - A site's Cinder has a cinder-volume service per member of each of
-//     the site's block backends: host "<member>@<backend>". A backend of
-//     more than one member is an active-active cluster "<backend>@<backend>".
+//   - A cinder-volume service per member of each block backend, host
+//     "<member>@<backend>", in its site's zone, up while its site is. A
+//     backend of more than one member is an active-active cluster
+//     "<backend>@<backend>".
 //     replication_status, active_backend_id and frozen are the backend's
 //     (a cluster member's active_backend_id is its own, as
 //     failover_completed left it); a frozen service is disabled with reason
 //     "frozen", as cinder-volume's freeze_host leaves it.
-//   - A volume belongs to the Cinder of the backend it was created on (its
-//     first replica), and stays there as Cinder's record does: host
-//     "<first member>@<backend>#<backend>". replication_status is disabled
+//   - A volume's host is the backend it was created on (its first
+//     replica), and stays so, as Cinder's record does: host
+//     "<first member>@<backend>#pool", zone that backend's site; a replica
+//     on its replication target is behind it, not a volume of its own.
+//     Every site's endpoint lists it, so Nova at the DR site finds the
+//     volume it boots from. replication_status is disabled
 //     for a volume with one replica, enabled while it is active on that
 //     backend, failed-over while another replica is active; a volume a
 //     host failover left behind is in error (not-capable).
@@ -218,12 +224,12 @@ func (f *storageFacade) isShareBackend(be string) bool {
 	return false
 }
 
-// siteBackends are a site's Cinder (share=false) or Manila backends,
-// sorted by name; "" means every site.
-func (f *storageFacade) siteBackends(site string, share bool) []*backend {
+// backendsOf are the Cinder (share=false) or Manila backends, sorted by
+// name.
+func (f *storageFacade) backendsOf(share bool) []*backend {
 	var out []*backend
 	for _, b := range f.c.backends {
-		if (site == "" || b.site == site) && f.isShareBackend(b.name) == share {
+		if f.isShareBackend(b.name) == share {
 			out = append(out, b)
 		}
 	}
@@ -240,7 +246,7 @@ func clusterName(b *backend) string { return b.name + "@" + b.name }
 // poolHost is the host of what lives on a backend: host@backend#pool.
 func poolHost(b *backend) string { return memberHost(b, b.members[0]) + "#" + cinderPool }
 
-// homeOf is the backend a volume's Cinder record is on: where it was
+// homeOf is the backend a volume's Cinder record names: where it was
 // created, remembered even after its replica there is gone.
 func (f *storageFacade) homeOf(r *resource) *backend {
 	h, ok := f.home[r.name]
@@ -251,14 +257,12 @@ func (f *storageFacade) homeOf(r *resource) *backend {
 	return f.c.backends[h]
 }
 
-// siteVolumes are the volumes of a site's Cinder, sorted by name.
-func (f *storageFacade) siteVolumes(site string) []*resource {
+// volumes are Cinder's volumes (the simulator's resources that are not
+// shares), sorted by name.
+func (f *storageFacade) volumes() []*resource {
 	var out []*resource
 	for _, r := range f.c.resources {
-		if r.share {
-			continue
-		}
-		if h := f.homeOf(r); h != nil && h.site == site {
+		if !r.share && f.homeOf(r) != nil {
 			out = append(out, r)
 		}
 	}
@@ -361,14 +365,14 @@ func (f *storageFacade) protectedVolumeView(r *resource) volumeView {
 	return v
 }
 
-// siteVolumeViews are every volume of the site's Cinder: the simulator's
-// volumes homed there and the drill clones created through it.
-func (f *storageFacade) siteVolumeViews(site string) []volumeView {
+// volumeViews are every volume of Cinder: the simulator's volumes and the
+// drill copies create-from-src made.
+func (f *storageFacade) volumeViews() []volumeView {
 	var out []volumeView
-	for _, r := range f.siteVolumes(site) {
+	for _, r := range f.volumes() {
 		out = append(out, f.protectedVolumeView(r))
 	}
-	for _, g := range f.siteCloneGroups(site) {
+	for _, g := range f.sortedCloneGroups() {
 		out = append(out, f.cloneVolumeViews(g)...)
 	}
 	return out
@@ -376,7 +380,7 @@ func (f *storageFacade) siteVolumeViews(site string) []volumeView {
 
 func (f *storageFacade) cinderVolumes(ctx context.Context, q *osReq, project string, detail bool, id string) {
 	f.read(ctx, q, func(now time.Time) (any, int) {
-		views := f.siteVolumeViews(q.site)
+		views := f.volumeViews()
 		if id != "" {
 			for _, v := range views {
 				if v.id == id {
@@ -406,21 +410,42 @@ func (f *storageFacade) cinderVolumes(ctx context.Context, q *osReq, project str
 
 // --- services and clusters -------------------------------------------------
 
-// serviceRows are a site's Cinder services: its scheduler and a
+// siteState is "up" or "down", as Cinder and Manila show a service.
+func (f *storageFacade) siteState(site string) string {
+	if f.c.siteUp(site) {
+		return "up"
+	}
+	return "down"
+}
+
+func (f *storageFacade) sortedSites() []string {
+	out := make([]string, 0, len(f.c.sites))
+	for s := range f.c.sites {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// serviceRows are Cinder's services: a scheduler per site and a
 // cinder-volume per member of each block backend.
 func (f *storageFacade) serviceRows(q *osReq, now time.Time) []map[string]any {
-	rows := []map[string]any{{
-		"binary": "cinder-scheduler", "host": q.site + "-controller", "zone": q.site,
-		"status": "enabled", "state": "up", "updated_at": osStamp(now), "disabled_reason": nil,
-	}}
-	if q.ver.atLeast(cvCluster) {
-		rows[0]["cluster"] = nil
+	var rows []map[string]any
+	for _, s := range f.sortedSites() {
+		row := map[string]any{
+			"binary": "cinder-scheduler", "host": s + "-controller", "zone": s,
+			"status": "enabled", "state": f.siteState(s), "updated_at": osStamp(now), "disabled_reason": nil,
+		}
+		if q.ver.atLeast(cvCluster) {
+			row["cluster"] = nil
+		}
+		rows = append(rows, row)
 	}
-	for _, b := range f.siteBackends(q.site, false) {
+	for _, b := range f.backendsOf(false) {
 		for _, m := range b.members {
 			row := map[string]any{
 				"binary": "cinder-volume", "host": memberHost(b, m), "zone": b.site,
-				"status": "enabled", "state": "up", "updated_at": osStamp(now), "disabled_reason": nil,
+				"status": "enabled", "state": f.siteState(b.site), "updated_at": osStamp(now), "disabled_reason": nil,
 				"replication_status": b.replStatus, "active_backend_id": nullable(b.activeID), "frozen": b.frozen,
 			}
 			if clustered(b) {
@@ -436,7 +461,7 @@ func (f *storageFacade) serviceRows(q *osReq, now time.Time) []map[string]any {
 				}
 			}
 			if q.ver.atLeast(cvBackendState) {
-				row["backend_state"] = "up"
+				row["backend_state"] = f.siteState(b.site)
 			}
 			rows = append(rows, row)
 		}
@@ -465,7 +490,7 @@ func (f *storageFacade) cinderClusters(ctx context.Context, q *osReq, rest []str
 	f.read(ctx, q, func(now time.Time) (any, int) {
 		qs := q.r.URL.Query()
 		var list []map[string]any
-		for _, b := range f.siteBackends(q.site, false) {
+		for _, b := range f.backendsOf(false) {
 			if !clustered(b) {
 				continue
 			}
@@ -473,9 +498,13 @@ func (f *storageFacade) cinderClusters(ctx context.Context, q *osReq, rest []str
 			if b.frozen {
 				status, reason = "disabled", "frozen"
 			}
-			c := map[string]any{"name": clusterName(b), "binary": "cinder-volume", "state": "up", "status": status}
+			state, down := f.siteState(b.site), 0
+			if state == "down" {
+				down = len(b.members)
+			}
+			c := map[string]any{"name": clusterName(b), "binary": "cinder-volume", "state": state, "status": status}
 			if len(rest) > 1 {
-				c["num_hosts"], c["num_down_hosts"] = len(b.members), 0
+				c["num_hosts"], c["num_down_hosts"] = len(b.members), down
 				c["last_heartbeat"], c["created_at"], c["updated_at"] = osStamp(now), osStamp(f.started), osStamp(now)
 				c["disabled_reason"] = reason
 				if q.ver.atLeast(cvReplCluster) {
@@ -550,7 +579,7 @@ func (f *storageFacade) cinderGroupTypes(q *osReq, rest []string) {
 // --- service actions -------------------------------------------------------
 
 // serviceTarget resolves the host or cluster of a service action to a
-// backend of the site, the way Cinder's get_cluster_host reads the body:
+// block backend, the way Cinder's get_cluster_host reads the body:
 // the cluster counts only from clusterFrom on (never when nil).
 func (f *storageFacade) serviceTarget(q *osReq, body map[string]any, clusterFrom *apiVersion) (*backend, bool) {
 	host, _ := body["host"].(string)
@@ -567,7 +596,7 @@ func (f *storageFacade) serviceTarget(q *osReq, body map[string]any, clusterFrom
 	}
 	f.c.mu.Lock()
 	defer f.c.mu.Unlock()
-	for _, b := range f.siteBackends(q.site, false) {
+	for _, b := range f.backendsOf(false) {
 		if cluster != "" && clustered(b) && clusterName(b) == cluster {
 			return b, true
 		}

@@ -38,8 +38,7 @@ package sim
 // that boots the copies at the DR site finds them at the primary's). The
 // clones hold what the active holds when they are made (the simulator
 // clones a replica's current point), which is the group snapshot's point
-// unless writes came in between. The new group and its volumes are
-// records of the Cinder the request came to.
+// unless writes came in between.
 
 import (
 	"context"
@@ -54,7 +53,6 @@ import (
 // groupSnapRec is a group snapshot taken through the facade.
 type groupSnapRec struct {
 	id, name, description string
-	site                  string
 	groupID, groupKey     string
 	backend               string
 	created               time.Time
@@ -73,7 +71,6 @@ func memberSnapID(groupSnapID, resource string) string {
 // cloneGroupRec is a group create-from-src made: a drill's clones.
 type cloneGroupRec struct {
 	id, name, description string
-	site                  string
 	created               time.Time
 	sourceGroupID         string
 	groupSnapshotID       string
@@ -87,18 +84,18 @@ type cloneMember struct {
 
 // cinderGroup is a group as the facade shows it.
 type cinderGroup struct {
-	key, id, name, site string
-	home                *backend
-	vols                []*resource
-	clone               *cloneGroupRec
-	created             time.Time
+	key, id, name string
+	home          *backend
+	vols          []*resource
+	clone         *cloneGroupRec
+	created       time.Time
 }
 
-// protectionGroups are a site's groups of protected volumes (callers hold
-// c.mu and f.mu).
-func (f *storageFacade) protectionGroups(site string) []*cinderGroup {
+// protectionGroups are the groups of protected volumes (callers hold c.mu
+// and f.mu).
+func (f *storageFacade) protectionGroups() []*cinderGroup {
 	byKey := map[string]*cinderGroup{}
-	for _, r := range f.siteVolumes(site) {
+	for _, r := range f.volumes() {
 		home := f.homeOf(r)
 		key := volumeGroupKey(r, home)
 		if key == "" {
@@ -106,7 +103,7 @@ func (f *storageFacade) protectionGroups(site string) []*cinderGroup {
 		}
 		g := byKey[key]
 		if g == nil {
-			g = &cinderGroup{key: key, id: FacadeID("group", key), name: r.group, site: site, home: home, created: r.created}
+			g = &cinderGroup{key: key, id: FacadeID("group", key), name: r.group, home: home, created: r.created}
 			byKey[key] = g
 		}
 		g.vols = append(g.vols, r)
@@ -122,31 +119,27 @@ func (f *storageFacade) protectionGroups(site string) []*cinderGroup {
 	return out
 }
 
-// siteCloneGroups are the groups create-from-src made at a site whose
-// clones still exist, oldest first.
-func (f *storageFacade) siteCloneGroups(site string) []*cloneGroupRec {
+// sortedCloneGroups are the groups create-from-src made.
+func (f *storageFacade) sortedCloneGroups() []*cloneGroupRec {
 	var out []*cloneGroupRec
 	for _, g := range f.cloneGroups {
-		if g.site == site {
-			out = append(out, g)
-		}
+		out = append(out, g)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
 	return out
 }
 
-// siteGroups are every group of the site: protection groups, then drill
-// clone groups.
-func (f *storageFacade) siteGroups(site string) []*cinderGroup {
-	out := f.protectionGroups(site)
-	for _, g := range f.siteCloneGroups(site) {
-		out = append(out, &cinderGroup{id: g.id, name: g.name, site: site, clone: g, created: g.created})
+// groups are every group: protection groups, then drill clone groups.
+func (f *storageFacade) groups() []*cinderGroup {
+	out := f.protectionGroups()
+	for _, g := range f.sortedCloneGroups() {
+		out = append(out, &cinderGroup{id: g.id, name: g.name, clone: g, created: g.created})
 	}
 	return out
 }
 
-func (f *storageFacade) findGroup(site, id string) *cinderGroup {
-	for _, g := range f.siteGroups(site) {
+func (f *storageFacade) findGroup(id string) *cinderGroup {
+	for _, g := range f.groups() {
 		if g.id == id {
 			return g
 		}
@@ -243,9 +236,12 @@ func (f *storageFacade) groupView(q *osReq, project string, g *cinderGroup, deta
 	if !detail {
 		return map[string]any{"id": g.id, "name": g.name}
 	}
-	az := g.site
-	if g.home != nil {
+	var az any
+	switch {
+	case g.home != nil:
 		az = g.home.site
+	case len(g.clone.members) > 0:
+		az = f.c.backends[g.clone.members[0].backend].site
 	}
 	out := map[string]any{
 		"id": g.id, "status": g.status(), "availability_zone": az, "created_at": osStamp(g.created),
@@ -282,14 +278,14 @@ func (f *storageFacade) cinderGroupRoutes(ctx context.Context, q *osReq, project
 		detail := len(rest) == 2
 		f.read(ctx, q, func(time.Time) (any, int) {
 			list := []any{}
-			for _, g := range f.siteGroups(q.site) {
+			for _, g := range f.groups() {
 				list = append(list, f.groupView(q, project, g, detail))
 			}
 			return map[string]any{"groups": list}, http.StatusOK
 		})
 	case m == http.MethodGet && match(rest, "groups", "*"):
 		f.read(ctx, q, func(time.Time) (any, int) {
-			g := f.findGroup(q.site, rest[1])
+			g := f.findGroup(rest[1])
 			if g == nil {
 				q.fault(http.StatusNotFound, "Group %s could not be found.", rest[1])
 				return nil, 0
@@ -355,7 +351,7 @@ func (f *storageFacade) cinderGroupReplication(ctx context.Context, q *osReq, id
 	_, err := query(ctx, f.c, call{op: "facade.read", targets: []string{q.site}}, func(time.Time) (struct{}, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		g := f.findGroup(q.site, id)
+		g := f.findGroup(id)
 		switch {
 		case g == nil:
 			code = http.StatusNotFound
@@ -544,7 +540,7 @@ func (f *storageFacade) cinderDeleteGroup(ctx context.Context, q *osReq, id stri
 	deleteVolumes, _ := args["delete-volumes"].(bool)
 	f.c.mu.Lock()
 	f.mu.Lock()
-	g := f.findGroup(q.site, id)
+	g := f.findGroup(id)
 	var live []cloneMember
 	if g != nil && g.clone != nil {
 		live = f.liveClones(g.clone)
@@ -616,14 +612,14 @@ func (f *storageFacade) cinderCreateFromSrc(ctx context.Context, q *osReq) {
 		var members []snapMember
 		if snapID != "" {
 			gs := f.groupSnaps[snapID]
-			if gs == nil || gs.site != q.site {
+			if gs == nil {
 				code = http.StatusNotFound
 				q.fault(code, "GroupSnapshot %s could not be found.", snapID)
 				return struct{}{}, nil
 			}
 			groupID, members = gs.groupID, gs.members
 		}
-		g := f.findGroup(q.site, groupID)
+		g := f.findGroup(groupID)
 		if g == nil || g.clone != nil {
 			code = http.StatusNotFound
 			if g != nil {
@@ -655,7 +651,7 @@ func (f *storageFacade) cinderCreateFromSrc(ctx context.Context, q *osReq) {
 	if code != 0 {
 		return
 	}
-	rec := &cloneGroupRec{name: src.Name, description: src.Description, site: q.site, created: f.c.opts.Now(),
+	rec := &cloneGroupRec{name: src.Name, description: src.Description, created: f.c.opts.Now(),
 		sourceGroupID: src.SourceGroupID, groupSnapshotID: src.GroupSnapshotID}
 	byBackend := map[string][]int{}
 	var order []string
@@ -726,12 +722,10 @@ func (f *storageFacade) groupSnapView(q *osReq, project string, gs *groupSnapRec
 	return out
 }
 
-func (f *storageFacade) siteGroupSnaps(site string) []*groupSnapRec {
+func (f *storageFacade) sortedGroupSnaps() []*groupSnapRec {
 	var out []*groupSnapRec
 	for _, gs := range f.groupSnaps {
-		if gs.site == site {
-			out = append(out, gs)
-		}
+		out = append(out, gs)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].created.Equal(out[j].created) {
@@ -749,7 +743,7 @@ func (f *storageFacade) cinderGroupSnapshotRoutes(ctx context.Context, q *osReq,
 		detail := len(rest) == 2
 		f.read(ctx, q, func(time.Time) (any, int) {
 			list := []any{}
-			for _, gs := range f.siteGroupSnaps(q.site) {
+			for _, gs := range f.sortedGroupSnaps() {
 				if g := q.r.URL.Query().Get("group_id"); g != "" && g != gs.groupID {
 					continue
 				}
@@ -760,7 +754,7 @@ func (f *storageFacade) cinderGroupSnapshotRoutes(ctx context.Context, q *osReq,
 	case m == http.MethodGet && match(rest, "group_snapshots", "*"):
 		f.read(ctx, q, func(time.Time) (any, int) {
 			gs := f.groupSnaps[rest[1]]
-			if gs == nil || gs.site != q.site {
+			if gs == nil {
 				q.fault(http.StatusNotFound, "GroupSnapshot %s could not be found.", rest[1])
 				return nil, 0
 			}
@@ -769,7 +763,7 @@ func (f *storageFacade) cinderGroupSnapshotRoutes(ctx context.Context, q *osReq,
 	case m == http.MethodDelete && match(rest, "group_snapshots", "*"):
 		f.mu.Lock()
 		gs := f.groupSnaps[rest[1]]
-		found := gs != nil && gs.site == q.site
+		found := gs != nil
 		if found {
 			delete(f.groupSnaps, rest[1])
 		}
@@ -813,7 +807,7 @@ func (f *storageFacade) cinderCreateGroupSnapshot(ctx context.Context, q *osReq)
 	_, err := query(ctx, f.c, call{op: "facade.read", targets: []string{q.site}}, func(time.Time) (struct{}, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		g = f.findGroup(q.site, groupID)
+		g = f.findGroup(groupID)
 		if g == nil {
 			code = http.StatusNotFound
 			q.fault(code, "Group %s could not be found.", groupID)
@@ -849,7 +843,7 @@ func (f *storageFacade) cinderCreateGroupSnapshot(ctx context.Context, q *osReq)
 		return
 	}
 	gs := &groupSnapRec{id: FacadeID("group-snapshot", snap.ID), name: body.GS.Name, description: body.GS.Description,
-		site: q.site, groupID: groupID, groupKey: g.key, backend: active, created: snap.Taken, snap: snap}
+		groupID: groupID, groupKey: g.key, backend: active, created: snap.Taken, snap: snap}
 	for _, n := range names {
 		gs.members = append(gs.members, snapMember{resource: n, id: memberSnapID(gs.id, n)})
 	}
@@ -860,12 +854,12 @@ func (f *storageFacade) cinderCreateGroupSnapshot(ctx context.Context, q *osReq)
 		"id": gs.id, "name": nullable(gs.name), "group_type_id": FacadeID("group-type", cinderGroupType)}})
 }
 
-// cinderSnapshots serves the volume snapshots of the site's group
-// snapshots (a member snapshot per volume).
+// cinderSnapshots serves the volume snapshots of the group snapshots (a
+// member snapshot per volume).
 func (f *storageFacade) cinderSnapshots(ctx context.Context, q *osReq, project string, rest []string) {
 	f.read(ctx, q, func(now time.Time) (any, int) {
 		var list []map[string]any
-		for _, gs := range f.siteGroupSnaps(q.site) {
+		for _, gs := range f.sortedGroupSnaps() {
 			for _, m := range gs.members {
 				s := map[string]any{"id": m.id, "name": nil}
 				if len(rest) > 1 {

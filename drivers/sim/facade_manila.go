@@ -793,22 +793,12 @@ func (f *storageFacade) manilaDeleteShare(ctx context.Context, q *osReq, id stri
 func (f *storageFacade) manilaServices(ctx context.Context, q *osReq) {
 	f.read(ctx, q, func(now time.Time) (any, int) {
 		var rows []map[string]any
-		state := func(site string) string {
-			if f.c.siteUp(site) {
-				return "up"
-			}
-			return "down"
-		}
-		sites := make([]string, 0, len(f.c.sites))
-		for s := range f.c.sites {
-			sites = append(sites, s)
-		}
-		sort.Strings(sites)
-		for _, s := range sites {
+		state := f.siteState
+		for _, s := range f.sortedSites() {
 			rows = append(rows, map[string]any{"binary": "manila-scheduler", "host": s + "-controller", "zone": s,
 				"status": "enabled", "state": state(s), "updated_at": osStamp(now)})
 		}
-		for _, b := range f.siteBackends("", true) {
+		for _, b := range f.backendsOf(true) {
 			for _, m := range b.members {
 				status := "enabled"
 				if b.frozen {
@@ -838,13 +828,8 @@ func (f *storageFacade) manilaServices(ctx context.Context, q *osReq) {
 
 func (f *storageFacade) manilaZones(ctx context.Context, q *osReq) {
 	f.read(ctx, q, func(now time.Time) (any, int) {
-		sites := make([]string, 0, len(f.c.sites))
-		for s := range f.c.sites {
-			sites = append(sites, s)
-		}
-		sort.Strings(sites)
 		out := []any{}
-		for _, s := range sites {
+		for _, s := range f.sortedSites() {
 			out = append(out, map[string]any{"id": FacadeID("availability-zone", s), "name": s,
 				"created_at": osStamp(f.started), "updated_at": osStamp(now)})
 		}
@@ -856,7 +841,7 @@ func (f *storageFacade) manilaPools(ctx context.Context, q *osReq, detail bool) 
 	f.read(ctx, q, func(now time.Time) (any, int) {
 		qs := q.r.URL.Query()
 		out := []any{}
-		for _, b := range f.siteBackends("", true) {
+		for _, b := range f.backendsOf(true) {
 			host := memberHost(b, b.members[0])
 			if v := qs.Get("host"); v != "" && v != host {
 				continue

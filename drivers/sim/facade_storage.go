@@ -20,13 +20,14 @@ package sim
 // transport error, not an HTTP status). So does a request whose work
 // needs a backend at a site that is down (a failover to it, say).
 //
-// The two facades model two deployment shapes, as the adapter expects
-// them. Cinder is one deployment per site: a site's Cinder holds the
-// volumes created on its backends (their first replica) and serves its own
-// cinder-volume services; the other site's array is that backend's
-// replication target. Manila is one deployment stretched over the sites,
-// one availability zone per site, with an API endpoint at each site: every
-// site's endpoint shows every share, replica and manila-share service.
+// Both facades model one deployment stretched over the simulator's sites,
+// one availability zone per site (named after it), with an API endpoint
+// at each site that shows the whole deployment: every site's endpoint
+// lists every volume, share, replica and service, and shows the services
+// of a site that is down as down. That is where Cinder's replication
+// (replication_device) and Manila's share replicas work: within one
+// deployment, so that after a failover Nova at the DR site finds, through
+// its own site's Cinder endpoint, the volume it boots from.
 //
 // Requests carry no idempotency keys (the real APIs have none). Each
 // mutating request reaches the simulator under a key of its own, so the

@@ -151,18 +151,24 @@ func TestFacadeCinderListings(t *testing.T) {
 
 	_, _, body = e.call(http.MethodGet, cinderPath("site-a", "volumes/detail"), "volume 3.0", nil)
 	require.NotContains(t, jsonList(t, body, "volumes")[0], "group_id", "group_id comes with 3.13")
-	_, _, body = e.call(http.MethodGet, cinderPath("site-b", "volumes/detail"), "volume 3.70", nil)
-	require.Empty(t, jsonList(t, body, "volumes"), "the DR site's Cinder holds no record of site-a's volumes")
+	_, _, body = e.call(http.MethodGet, cinderPath("site-b", "volumes/detail?name=crm-db-data"), "volume 3.70", nil)
+	same := jsonList(t, body, "volumes")
+	require.Len(t, same, 1, "one Cinder: the DR site's endpoint shows the same volume")
+	for _, k := range []string{"id", "os-vol-host-attr:host", "replication_status", "group_id", "availability_zone"} {
+		require.Equal(t, db[k], same[0][k], k)
+	}
 
 	_, _, body = e.call(http.MethodGet, cinderPath("site-b", "os-services?binary=cinder-volume"), "volume 3.70", nil)
 	svcs := jsonList(t, body, "services")
-	require.Len(t, svcs, 3, "one cinder-volume per member of b-block")
-	for _, s := range svcs {
+	require.Len(t, svcs, 4, "one cinder-volume per member of a-block and b-block")
+	for _, s := range svcs[1:] {
 		require.Equal(t, "b-block@b-block", s["cluster"])
 		require.Equal(t, "enabled", s["replication_status"])
 		require.Equal(t, "up", s["state"])
 		require.Equal(t, "site-b", s["zone"])
 	}
+	require.Equal(t, "a-volume-1@a-block", svcs[0]["host"])
+	require.Nil(t, svcs[0]["cluster"], "a backend of one member is no cluster")
 	_, _, body = e.call(http.MethodGet, cinderPath("site-b", "clusters/detail?name=b-block@b-block"), "volume 3.70", nil)
 	cl := jsonList(t, body, "clusters")
 	require.Len(t, cl, 1)
@@ -509,7 +515,9 @@ func TestFacadeStorageSiteDown(t *testing.T) {
 		}
 		require.Error(t, err, "%s answered %v while its site is down", p, resp)
 	}
-	_, body := e.call3(http.MethodGet, manilaPath("site-b", "services?binary=manila-share"), "manila 2.73", nil)
+	_, body := e.call3(http.MethodGet, cinderPath("site-b", "os-services?binary=cinder-volume&host=a-volume-1@a-block"), "volume 3.70", nil)
+	require.Equal(t, "down", jsonList(t, body, "services")[0]["state"], "the other site's endpoint shows a down site's services down")
+	_, body = e.call3(http.MethodGet, manilaPath("site-b", "services?binary=manila-share"), "manila 2.73", nil)
 	down := map[string]string{}
 	for _, s := range jsonList(t, body, "services") {
 		down[s["host"].(string)] = s["state"].(string)
