@@ -69,6 +69,35 @@ func TestCinder(t *testing.T) {
 		svc := service(ctx, t, c, solo)
 		require.Equal(t, "disabled", svc.Status, "Cinder disables a frozen service")
 
+		// Real Cinder: a frozen backend still accepts extend (202, "Extend
+		// volume request issued successfully"). A freeze is no fence:
+		// recorded here so nobody mistakes one for the other.
+		vols, err := a.Volumes(ctx, []string{plainSolo})
+		require.NoError(t, err)
+		code, err := c.Do(ctx, http.MethodPost, "/volumes/"+vols[0].ID+"/action", "", map[string]any{"os-extend": map[string]any{"new_size": 2}}, nil)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusAccepted, code)
+		var size int
+		var status string
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+			var v struct {
+				Volume struct {
+					Size   int    `json:"size"`
+					Status string `json:"status"`
+				} `json:"volume"`
+			}
+			_, err := c.Do(ctx, http.MethodGet, "/volumes/"+vols[0].ID, "", nil, &v)
+			require.NoError(t, err)
+			size, status = v.Volume.Size, v.Volume.Status
+			if status != "extending" {
+				break
+			}
+		}
+		// ...and then does nothing: the scheduler finds no enabled backend
+		// (a freeze disables the service) and the volume stays as it was.
+		require.Equal(t, []any{1, "available"}, []any{size, status}, "a 202 for extend on a frozen backend, and no extend")
+		require.True(t, c.Grep("Failed to schedule_extend_volume"), "the scheduler says why")
+
 		res, err := a.FailoverHost(ctx, "k1/failover", "solo", "dr1")
 		require.NoError(t, err)
 		require.Equal(t, []string{replSolo}, promoted(res))
@@ -175,6 +204,27 @@ func TestCinder(t *testing.T) {
 		minV, maxV, usable, err := old.Microversions(ctx, "site-a")
 		require.NoError(t, err)
 		require.Equal(t, []string{"3.0", "3.70", "3.20"}, []string{minV, maxV, usable})
+
+		// Before any run: what this cloud cannot do, per site and service.
+		sup := map[string]openstack.SiteSupport{}
+		for _, s := range old.Support(ctx) {
+			sup[s.Site+"/"+s.Service] = s
+		}
+		vol := sup["site-a/volume"]
+		require.Empty(t, vol.Error)
+		require.Equal(t, []string{"3.0", "3.70", "3.20"}, []string{vol.Min, vol.Max, vol.Used})
+		var needs []string
+		for _, f := range vol.Missing {
+			needs = append(needs, f.Needs)
+		}
+		require.Equal(t, []string{"3.26", "3.38"}, needs, "clusters (3.7) and group snapshots (3.14) are within 3.20")
+		require.Contains(t, sup["site-a/compute"].Error, "compute_endpoint_override", "this cloud has no Nova: said, not hidden")
+		require.NotContains(t, sup, "site-b/volume", "site-b has no Cinder service of its own")
+		full := map[string]openstack.SiteSupport{}
+		for _, s := range a.Support(ctx) {
+			full[s.Site+"/"+s.Service] = s
+		}
+		require.Empty(t, full["site-a/volume"].Missing, "Zed's 3.70 does all Ferry asks")
 
 		_, err = old.FailoverHost(ctx, "k6/failover", "cl", "dr1")
 		require.Error(t, err)
