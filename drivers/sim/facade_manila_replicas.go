@@ -217,9 +217,9 @@ func (f *storageFacade) manilaReplicaAction(ctx context.Context, q *osReq, id st
 		return
 	}
 	var (
-		share, be, old string
-		isActive       bool
-		planned        bool
+		share, be, old    string
+		isActive, demoted bool
+		planned           bool
 	)
 	if !f.lockedRead(ctx, q, func(time.Time) bool {
 		r, i := f.findReplica(id)
@@ -228,7 +228,7 @@ func (f *storageFacade) manilaReplicaAction(ctx context.Context, q *osReq, id st
 			return false
 		}
 		share, be = r.name, r.replicas[i].backend
-		isActive = i == r.active && !r.demoted
+		isActive, demoted = i == r.active, r.demoted
 		o := r.replicas[r.active]
 		old = o.backend
 		planned = f.c.linkUp(f.c.replicaSite(o), f.c.replicaSite(r.replicas[i]))
@@ -236,8 +236,10 @@ func (f *storageFacade) manilaReplicaAction(ctx context.Context, q *osReq, id st
 	}) {
 		return
 	}
-	if isActive {
-		q.empty(http.StatusOK) // Manila: nothing to do for the active replica
+	// Manila: nothing to do for the active replica. The simulator's
+	// demoted active (between a demote and a promote) is promoted back.
+	if isActive && (action == "resync" || !demoted) {
+		q.empty(http.StatusOK)
 		return
 	}
 	switch action {

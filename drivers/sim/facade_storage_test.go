@@ -466,6 +466,18 @@ func TestFacadeManilaReplicas(t *testing.T) {
 	require.Equal(t, oldID, body["share_replica"].(map[string]any)["id"])
 	require.Len(t, resInfo(t, e.cloud, "shop-media").Replicas, 2)
 
+	// The simulator's demoted active (a demote through its own API) is
+	// promoted back in place; resync of it has nothing to do.
+	require.NoError(t, e.cloud.Demote(context.Background(), "test/demote", "b-files", []string{"shop-media"}))
+	code, _ = e.call3(http.MethodPost, manilaPath("site-a", "share-replicas/"+drID+"/action"), "manila 2.73", map[string]any{"resync": nil})
+	require.Equal(t, http.StatusOK, code)
+	_, err = e.cloud.Write("shop-media", 1)
+	require.Error(t, err, "still demoted")
+	code, _ = e.call3(http.MethodPost, manilaPath("site-a", "share-replicas/"+drID+"/action"), "manila 2.73", map[string]any{"promote": nil})
+	require.Equal(t, http.StatusAccepted, code)
+	_, err = e.cloud.Write("shop-media", 1)
+	require.NoError(t, err, "promoted back: writable again")
+
 	_, body = e.call3(http.MethodGet, manilaPath("site-a", "scheduler-stats/pools/detail"), "manila 2.73", nil)
 	pools := jsonList(t, body, "pools")
 	require.Len(t, pools, 2)
