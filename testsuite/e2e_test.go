@@ -39,7 +39,9 @@ type system struct {
 	dbURL  string
 	api    *apiclient.Client
 	sim    *sim.Client
-	logs   string
+	// token is the install's admin token (FERRY_TOKEN of the CLI verbs).
+	token string
+	logs  string
 }
 
 func repoRoot(t *testing.T) string {
@@ -79,7 +81,11 @@ func startSystem(t *testing.T) *system {
 		"FERRY_SIM_URL="+s.simURL,
 		"FERRY_TASK_QUEUE=e2e-"+filepath.Base(dir),
 	)
-	s.api = apiclient.New(s.apiURL, &http.Client{Timeout: 30 * time.Second})
+	// Every API call needs a token: the first admin token of the install,
+	// made with the CLI, for the tests' client and the CLI verbs alike.
+	s.token = bootstrapToken(t, bin, s.env)
+	s.env = append(s.env, "FERRY_TOKEN="+s.token)
+	s.api = apiclient.New(s.apiURL, &http.Client{Timeout: 30 * time.Second}, apiclient.WithToken(s.token))
 	s.sim = sim.NewClient(s.simURL, &http.Client{Timeout: 30 * time.Second})
 
 	s.spawn("sim", "--demo", "--boot-time", "100ms", "--lag", "0s", "--workload-interval", "0s")
@@ -343,7 +349,11 @@ func TestDryRunPlansChecksAndEstimatesWithoutStartingAnything(t *testing.T) {
 	dry := func(mode string) map[string]any {
 		t.Helper()
 		body := fmt.Sprintf(`{"kind":"failover","group":"shop","mode":%q,"dry_run":true}`, mode)
-		resp, err := http.Post(s.apiURL+"/v1/runs", "application/json", strings.NewReader(body))
+		req, err := http.NewRequest(http.MethodPost, s.apiURL+"/v1/runs", strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+s.token)
+		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		var m map[string]any

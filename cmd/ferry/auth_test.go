@@ -25,7 +25,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/ferrydr/ferry"
 	"github.com/ferrydr/ferry/cli"
@@ -310,4 +316,64 @@ func TestTemporalClientMTLS(t *testing.T) {
 	})
 	require.Error(t, err)
 	require.True(t, errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "certificate"), "%v", err)
+}
+
+// systemInfoServer is a Temporal frontend's first call, GetSystemInfo,
+// answered only to a caller with the right API key.
+type systemInfoServer struct {
+	workflowservice.UnimplementedWorkflowServiceServer
+	key  string
+	mu   sync.Mutex
+	seen []string
+}
+
+func (s *systemInfoServer) GetSystemInfo(ctx context.Context, _ *workflowservice.GetSystemInfoRequest) (*workflowservice.GetSystemInfoResponse, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	got := strings.Join(md.Get("authorization"), ",")
+	s.mu.Lock()
+	s.seen = append(s.seen, got)
+	s.mu.Unlock()
+	if got != "Bearer "+s.key {
+		return nil, status.Error(codes.Unauthenticated, "bad API key")
+	}
+	return &workflowservice.GetSystemInfoResponse{}, nil
+}
+
+// TestTemporalClientAPIKey: with FERRY_TEMPORAL_API_KEY the client speaks
+// TLS and sends the key as a bearer on its calls, as Temporal Cloud
+// expects; a gRPC frontend over TLS checks what arrives.
+func TestTemporalClientAPIKey(t *testing.T) {
+	p := newPKI(t)
+	certFile, keyFile := p.issue(t, "cloud", "temporal.test", x509.ExtKeyUsageServerAuth)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}})))
+	fe := &systemInfoServer{key: "k-123"}
+	workflowservice.RegisterWorkflowServiceServer(srv, fe)
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(srv.Stop)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	dial := func(key string) error {
+		cfg, err := config.LoadFrom(map[string]string{
+			"FERRY_TEMPORAL_ADDRESS": ln.Addr().String(), "FERRY_TEMPORAL_API_KEY": key,
+			"FERRY_TEMPORAL_TLS_CA": p.caFile, "FERRY_TEMPORAL_TLS_SERVER_NAME": "temporal.test",
+		})
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := dialTemporal(ctx, cfg, logger)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	require.NoError(t, dial("k-123"))
+	require.Error(t, dial("wrong"))
+	fe.mu.Lock()
+	defer fe.mu.Unlock()
+	require.Contains(t, fe.seen, "Bearer k-123")
+	require.Contains(t, fe.seen, "Bearer wrong")
 }
