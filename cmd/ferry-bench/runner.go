@@ -362,8 +362,9 @@ func (r *runner) write(stdout io.Writer) (string, error) {
 			r.o.shape.Groups, r.o.shape.Servers(), r.o.shape.Tiers, r.o.shape.Volumes(), r.o.shape.Backends, r.o.shape.BackendsPerGroup)},
 		{"Latency model", r.o.model.String()},
 		{"Evacuation", fmt.Sprintf("planned, %d groups at once; %d runs per figure (medians)", r.o.concurrency, r.o.runs)},
-		{"Worker tuning", fmt.Sprintf("%d activity slots, %d workflow task slots, %d activity pollers, %d workflow task pollers",
-			r.tuning.MaxConcurrentActivities, r.tuning.MaxConcurrentWorkflowTasks, r.tuning.ActivityTaskPollers, r.tuning.WorkflowTaskPollers)},
+		{"Worker tuning", fmt.Sprintf("%d activity slots, %d workflow task slots, %d activity pollers, %d workflow task pollers; %d batch calls per backend at once, boot waves of %s",
+			r.tuning.MaxConcurrentActivities, r.tuning.MaxConcurrentWorkflowTasks, r.tuning.ActivityTaskPollers, r.tuning.WorkflowTaskPollers,
+			r.tuning.MaxConcurrentPerBackend, bootWaves(r.tuning.MaxBootsPerTier))},
 		{"Temporal", "dev server " + devserver.Version + " (Temporal CLI, in-memory SQLite); server " + bench.TemporalServerVersion + " on PostgreSQL for its sections"},
 	}
 	var buf bytes.Buffer
@@ -377,6 +378,13 @@ func (r *runner) write(stdout io.Writer) (string, error) {
 	}
 	_, err := stdout.Write(buf.Bytes())
 	return path, err
+}
+
+func bootWaves(n int) string {
+	if n <= 0 {
+		return "a whole tier"
+	}
+	return fmt.Sprint(n)
 }
 
 func gitOut(args ...string) string {
