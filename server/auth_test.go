@@ -157,6 +157,10 @@ func TestRolesByRouteClass(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.status)
 	require.NoError(t, json.Unmarshal(r.body, &run))
 	require.Equal(t, rec.StartedBy, run.StartedBy, "the report names who started the run")
+	r = e.do("GET", "/v1/runs/"+opRun+"/report", "", "Accept", "text/markdown")
+	require.Equal(t, http.StatusOK, r.status)
+	require.Contains(t, string(r.body), "| Started by (token) | "+rec.StartedBy+" |")
+	require.Contains(t, string(r.body), rec.StartedBy+" (alice)", "the Markdown report names the approver")
 
 	// Admin: inventory, tokens and the audit log.
 	for _, k := range []string{tok.viewer, tok.operator} {
