@@ -44,6 +44,8 @@ type PostgresTemporalConfig struct {
 	Database, VisibilityDatabase string
 	Dir                          string // config and logs
 	Namespace                    string
+	// EagerActivities turns on eager activity execution.
+	EagerActivities bool
 }
 
 // Client is connected to the namespace.
@@ -103,7 +105,11 @@ func StartPostgresTemporal(ctx context.Context, cfg PostgresTemporalConfig) (*Po
 	if err := os.WriteFile(filepath.Join(cfg.Dir, "config", "bench.yaml"), []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(cfg.Dir, "config", "dynamic.yaml"), []byte(pgTemporalDynamic), 0o644); err != nil {
+	dynamic := pgTemporalDynamic
+	if cfg.EagerActivities {
+		dynamic += pgTemporalEager
+	}
+	if err := os.WriteFile(filepath.Join(cfg.Dir, "config", "dynamic.yaml"), []byte(dynamic), 0o644); err != nil {
 		return nil, err
 	}
 	proc, err := StartProc(cfg.ServerBin, []string{"--root", cfg.Dir, "--config", "config", "--env", "bench", "--allow-no-auth", "start"},
@@ -125,7 +131,7 @@ func StartPostgresTemporal(ctx context.Context, cfg PostgresTemporalConfig) (*Po
 func (p *PostgresTemporal) ready(ctx context.Context, namespace string) error {
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		nc, err := client.NewNamespaceClient(client.Options{HostPort: p.HostPort, Logger: quietLogger{}})
+		nc, err := client.NewNamespaceClient(client.Options{HostPort: p.HostPort, Logger: QuietLogger{}})
 		if err == nil {
 			_, err = nc.Describe(ctx, namespace)
 			if err != nil && strings.Contains(err.Error(), "not found") {
@@ -142,7 +148,7 @@ func (p *PostgresTemporal) ready(ctx context.Context, namespace string) error {
 		}
 		time.Sleep(time.Second)
 	}
-	c, err := client.DialContext(ctx, client.Options{HostPort: p.HostPort, Namespace: namespace, Logger: quietLogger{}})
+	c, err := client.DialContext(ctx, client.Options{HostPort: p.HostPort, Namespace: namespace, Logger: QuietLogger{}})
 	if err != nil {
 		return fmt.Errorf("dial temporal server at %s: %w", p.HostPort, err)
 	}
@@ -294,6 +300,13 @@ const pgTemporalDynamic = `limit.maxIDLength:
   - value: 255
     constraints: {}
 system.forceSearchAttributesCacheRefreshOnRead:
+  - value: true
+    constraints: {}
+`
+
+// pgTemporalEager: a workflow task's completion hands the activities it
+// schedules straight back to the worker that completed it.
+const pgTemporalEager = `system.enableActivityEagerExecution:
   - value: true
     constraints: {}
 `

@@ -103,11 +103,11 @@ func tail(s string, n int) string {
 	return "..." + s[len(s)-n:]
 }
 
-// quietLogger drops the Temporal SDK's log lines in the bench's own
+// QuietLogger drops the Temporal SDK's log lines in the bench's own
 // clients: the table is the output.
-type quietLogger struct{}
+type QuietLogger struct{}
 
-func (quietLogger) Debug(string, ...any) {}
-func (quietLogger) Info(string, ...any)  {}
-func (quietLogger) Warn(string, ...any)  {}
-func (quietLogger) Error(string, ...any) {}
+func (QuietLogger) Debug(string, ...any) {}
+func (QuietLogger) Info(string, ...any)  {}
+func (QuietLogger) Warn(string, ...any)  {}
+func (QuietLogger) Error(string, ...any) {}

@@ -49,6 +49,7 @@ type options struct {
 	wrkDuration              time.Duration
 	only                     string
 	postgres                 bool
+	eager                    bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -85,6 +86,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.wrkDuration, "wrk-duration", 10*time.Second, "each wrk run's length")
 	fs.StringVar(&o.only, "only", "", "comma-separated subset of: modeled,zero,scaleout,group,api,postgres (default all)")
 	fs.BoolVar(&o.postgres, "postgres-temporal", true, "also run against a Temporal server persisted in PostgreSQL")
+	fs.BoolVar(&o.eager, "eager-activities", true, "run the Temporal servers with eager activity execution (system.enableActivityEagerExecution)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

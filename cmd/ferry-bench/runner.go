@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/ferrydr/ferry"
 	"github.com/ferrydr/ferry/bench"
@@ -32,7 +33,7 @@ type runner struct {
 	log      io.Writer
 	report   *bench.Report
 	inv      ferry.Inventory
-	dev      *devserver.Server
+	dev      *testsuite.DevServer
 	pg       *bench.PostgresTemporal
 	dir      string
 	benchBin string
@@ -63,7 +64,7 @@ func newRunner(ctx context.Context, o options, log io.Writer) (*runner, error) {
 		report: &bench.Report{Title: "Ferry benchmarks"}}
 	r.logf("logs of every process: %s", dir)
 	r.logf("starting the Temporal dev server")
-	if r.dev, err = devserver.StartEphemeral(ctx); err != nil {
+	if r.dev, err = startDevServer(ctx, o.eager, filepath.Join(dir, "temporal-dev.log")); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -88,7 +89,7 @@ func (r *runner) close() {
 }
 
 func (r *runner) devTarget() target {
-	return target{name: "Temporal dev server (in-memory SQLite)", c: r.dev.Client(), hostPort: r.dev.HostPort}
+	return target{name: "Temporal dev server (in-memory SQLite)", c: r.dev.Client(), hostPort: r.dev.FrontendHostPort()}
 }
 
 // all runs every benchmark asked for, in an order that keeps the slow ones
@@ -113,7 +114,7 @@ func (r *runner) all(ctx context.Context) {
 			ServerBin: r.o.temporalServer, SQLTool: r.o.sqlTool,
 			PGHost: "127.0.0.1", PGPort: 5432, PGUser: "postgres",
 			Database: "ferry_bench_temporal", VisibilityDatabase: "ferry_bench_temporal_visibility",
-			Dir: filepath.Join(r.dir, "temporal-postgres"), Namespace: namespace,
+			Dir: filepath.Join(r.dir, "temporal-postgres"), Namespace: namespace, EagerActivities: r.o.eager,
 		})
 		if err != nil {
 			r.fail("Temporal server on PostgreSQL", err)
@@ -365,7 +366,8 @@ func (r *runner) write(stdout io.Writer) (string, error) {
 		{"Worker tuning", fmt.Sprintf("%d activity slots, %d workflow task slots, %d activity pollers, %d workflow task pollers; %d batch calls per backend at once, boot waves of %s",
 			r.tuning.MaxConcurrentActivities, r.tuning.MaxConcurrentWorkflowTasks, r.tuning.ActivityTaskPollers, r.tuning.WorkflowTaskPollers,
 			r.tuning.MaxConcurrentPerBackend, bootWaves(r.tuning.MaxBootsPerTier))},
-		{"Temporal", "dev server " + devserver.Version + " (Temporal CLI, in-memory SQLite); server " + bench.TemporalServerVersion + " on PostgreSQL for its sections"},
+		{"Temporal", "dev server " + devserver.Version + " (Temporal CLI, in-memory SQLite); server " + bench.TemporalServerVersion + " on PostgreSQL for its sections; " +
+			eagerNote(r.o.eager)},
 	}
 	var buf bytes.Buffer
 	r.report.Markdown(&buf)
@@ -378,6 +380,42 @@ func (r *runner) write(stdout io.Writer) (string, error) {
 	}
 	_, err := stdout.Write(buf.Bytes())
 	return path, err
+}
+
+func eagerNote(on bool) string {
+	if on {
+		return "eager activity execution on (system.enableActivityEagerExecution=true, as docs/benchmarks.md recommends)"
+	}
+	return "eager activity execution off (the server's default)"
+}
+
+// startDevServer starts the pinned dev server on free ports with Ferry's
+// search attributes and, when eager, eager activity execution: a workflow
+// task's completion hands the activities it schedules straight back to the
+// worker, saving a dispatch each (docs/benchmarks.md).
+func startDevServer(ctx context.Context, eager bool, logPath string) (*testsuite.DevServer, error) {
+	bin := devserver.BinaryPath()
+	if _, err := os.Stat(bin); err != nil {
+		return nil, fmt.Errorf("temporal dev server not found at %s (build it with `make temporal`): %w", bin, err)
+	}
+	log, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	args := devserver.SearchAttributeArgs()
+	if eager {
+		args = append(args, "--dynamic-config-value", "system.enableActivityEagerExecution=true")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	dev, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+		ExistingPath: bin, LogLevel: "error", ExtraArgs: args, Stdout: log, Stderr: log,
+		ClientOptions: &client.Options{Logger: bench.QuietLogger{}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start temporal dev server: %w", err)
+	}
+	return dev, nil
 }
 
 func bootWaves(n int) string {
