@@ -507,20 +507,22 @@ func (a *Activities) FailoverCompleted(ctx context.Context, in CompletedInput) e
 		}()
 	}
 	wg.Wait()
-	st, err := a.Drivers.Storage.BackendStatus(ctx, in.Backend)
-	if err != nil {
-		return wrap("failover_completed: read members of "+in.Backend, err)
-	}
-	seen := map[string]string{}
-	for _, m := range st.Members {
-		seen[m.Name] = m.ActiveBackendID
-	}
-	for _, m := range in.Members {
-		if _, bad := failed[m]; bad {
-			continue
+	if v, ok := a.Drivers.Storage.(drivers.MemberVerifier); !ok || !v.VerifiesMembers() {
+		st, err := a.Drivers.Storage.BackendStatus(ctx, in.Backend)
+		if err != nil {
+			return wrap("failover_completed: read members of "+in.Backend, err)
 		}
-		if got, ok := seen[m]; !ok || got != in.ActiveBackendID {
-			failed[m] = fmt.Sprintf("active_backend_id is %q, want %q", got, in.ActiveBackendID)
+		seen := map[string]string{}
+		for _, m := range st.Members {
+			seen[m.Name] = m.ActiveBackendID
+		}
+		for _, m := range in.Members {
+			if _, bad := failed[m]; bad {
+				continue
+			}
+			if got, ok := seen[m]; !ok || got != in.ActiveBackendID {
+				failed[m] = fmt.Sprintf("active_backend_id is %q, want %q", got, in.ActiveBackendID)
+			}
 		}
 	}
 	if len(failed) == 0 {

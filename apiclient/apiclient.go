@@ -111,6 +111,8 @@ type RunOptions struct {
 	SkipApproval  bool   `json:"skip_approval,omitempty"`
 	HoldSeconds   int    `json:"hold_seconds,omitempty"`
 	Concurrency   int    `json:"concurrency,omitempty"`
+	// FencedOutOfBand: see POST /v1/runs in docs/api.md.
+	FencedOutOfBand string `json:"fenced_out_of_band,omitempty"`
 }
 
 // StartRunRequest is the body of POST /v1/runs.

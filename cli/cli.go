@@ -140,7 +140,7 @@ func (e *exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 var usages = map[string]string{
 	"apply":    "apply -f FILE",
-	"failover": "failover GROUP [--unplanned] [--target SITE] [--dry-run] [--yes] [--detach] [--skip-approval] [--quiesce-policy abort|continue]",
+	"failover": "failover GROUP [--unplanned] [--target SITE] [--dry-run] [--yes] [--detach] [--skip-approval] [--quiesce-policy abort|continue] [--fenced-out-of-band TEXT]",
 	"runs":     "runs [--group G] [--site S] [--state S] [--kind K] [--limit N]",
 	"watch":    "watch RUN",
 	"report":   "report RUN [--markdown]",

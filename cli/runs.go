@@ -25,9 +25,13 @@ func (c *CLI) failover(ctx context.Context, args []string) error {
 	skipApproval := fs.Bool("skip-approval", false, "do not wait for an approval the group's policy asks for")
 	quiesce := fs.String("quiesce-policy", "", "abort or continue when guests cannot be quiesced")
 	dryRun := fs.Bool("dry-run", false, "show the steps, what would be touched and the preconditions; start nothing")
+	fenced := fs.String("fenced-out-of-band", "", "with --unplanned: how the old primary was cut off outside Ferry, for storage that cannot fence (recorded in the run)")
 	pos, err := parse(fs, args, "GROUP")
 	if err != nil {
 		return err
+	}
+	if *fenced != "" && !*unplanned {
+		return &usageError{"failover", "flag --fenced-out-of-band needs --unplanned"}
 	}
 	switch *quiesce {
 	case "", ferry.QuiesceAbort, ferry.QuiesceContinue:
@@ -42,7 +46,7 @@ func (c *CLI) failover(ctx context.Context, args []string) error {
 	if *dryRun {
 		d, err := c.API.DryRun(ctx, apiclient.StartRunRequest{
 			Kind: ferry.KindFailover, Group: name, Mode: mode, Target: *target,
-			Options: apiclient.RunOptions{QuiescePolicy: *quiesce, SkipApproval: *skipApproval}, RequestedBy: c.User,
+			Options: apiclient.RunOptions{QuiescePolicy: *quiesce, SkipApproval: *skipApproval, FencedOutOfBand: *fenced}, RequestedBy: c.User,
 		})
 		if err != nil {
 			return err
@@ -75,7 +79,7 @@ func (c *CLI) failover(ctx context.Context, args []string) error {
 		Group:       name,
 		Mode:        mode,
 		Target:      *target,
-		Options:     apiclient.RunOptions{QuiescePolicy: *quiesce, SkipApproval: *skipApproval},
+		Options:     apiclient.RunOptions{QuiescePolicy: *quiesce, SkipApproval: *skipApproval, FencedOutOfBand: *fenced},
 		RequestedBy: c.User,
 	})
 	var p *apiclient.ProblemError

@@ -133,6 +133,16 @@ type Storage interface {
 	TestFailoverStop(ctx context.Context, key, backend string, clones []string) error
 }
 
+// MemberVerifier is implemented by storage adapters whose FailoverCompleted
+// returns nil only once the member's acknowledgement is confirmed in the
+// storage's own terms, and whose members do not all keep an
+// active_backend_id to read back (Cinder's group failover moves no
+// service; Manila has no per-member state). The failover_completed step
+// then trusts FailoverCompleted instead of reading BackendStatus back.
+type MemberVerifier interface {
+	VerifiesMembers() bool
+}
+
 // ResyncResult counts, per resource, the writes a resync discarded: what a
 // returning old primary held that nobody replicated.
 type ResyncResult struct {

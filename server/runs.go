@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -94,6 +95,9 @@ type runOptions struct {
 	HoldSeconds int `json:"hold_seconds"`
 	// Concurrency bounds how many groups an evacuation fails over at once.
 	Concurrency int `json:"concurrency"`
+	// FencedOutOfBand states, for an unplanned failover, how the old
+	// primary was cut off outside Ferry (storage without a fence).
+	FencedOutOfBand string `json:"fenced_out_of_band"`
 }
 
 // startRunResponse answers a started run.
@@ -217,17 +221,26 @@ func (s *server) planFailover(ctx context.Context, req startRunRequest) (launch,
 		return launch{}, ferry.Invalid("options.quiesce_policy", "must be %s or %s, not %q",
 			ferry.QuiesceAbort, ferry.QuiesceContinue, req.Options.QuiescePolicy)
 	}
+	if f := req.Options.FencedOutOfBand; f != "" {
+		switch {
+		case mode != ferry.ModeUnplanned:
+			return launch{}, ferry.Invalid("options.fenced_out_of_band", "applies to unplanned failovers only: a planned one demotes the primary itself")
+		case len(f) > 500 || strings.ContainsAny(f, "\r\n\x00"):
+			return launch{}, ferry.Invalid("options.fenced_out_of_band", "one line of at most 500 characters saying how the old primary was cut off")
+		}
+	}
 	return launch{
 		WorkflowID:   workflows.GroupWorkflowID(g.Name),
 		WorkflowName: workflows.FailoverWorkflowName,
 		Lock:         g.Name,
 		Input: workflows.FailoverInput{
-			Group:         g.Name,
-			Mode:          mode,
-			TargetSite:    target,
-			RequestedBy:   req.RequestedBy,
-			QuiescePolicy: req.Options.QuiescePolicy,
-			SkipApproval:  req.Options.SkipApproval,
+			Group:           g.Name,
+			Mode:            mode,
+			TargetSite:      target,
+			RequestedBy:     req.RequestedBy,
+			QuiescePolicy:   req.Options.QuiescePolicy,
+			SkipApproval:    req.Options.SkipApproval,
+			FencedOutOfBand: req.Options.FencedOutOfBand,
 		},
 		Run: ferry.Run{Kind: ferry.KindFailover, Group: g.Name, Site: target, Mode: mode, RequestedBy: req.RequestedBy},
 	}, nil

@@ -402,6 +402,8 @@ func TestBadInputWritesNothing(t *testing.T) {
 		{"run target is active", "POST", "/v1/runs", `{"kind":"failover","group":"shop","target":"site-a"}`, 422, "target"},
 		{"run site scope", "POST", "/v1/runs", `{"kind":"failover","group":"shop","site":"site-a"}`, 422, "site"},
 		{"run bad quiesce", "POST", "/v1/runs", `{"kind":"failover","group":"shop","options":{"quiesce_policy":"pray"}}`, 422, "options.quiesce_policy"},
+		{"run out-of-band fence of a planned failover", "POST", "/v1/runs", `{"kind":"failover","group":"shop","options":{"fenced_out_of_band":"array off"}}`, 422, "options.fenced_out_of_band"},
+		{"run out-of-band fence on two lines", "POST", "/v1/runs", `{"kind":"failover","group":"shop","mode":"unplanned","options":{"fenced_out_of_band":"array\noff"}}`, 422, "options.fenced_out_of_band"},
 		{"run option type", "POST", "/v1/runs", `{"kind":"failover","group":"shop","options":{"skip_approval":"yes"}}`, 422, "options.skip_approval"},
 		{"run unknown option", "POST", "/v1/runs", `{"kind":"failover","group":"shop","options":{"force":true}}`, 422, "force"},
 		{"run unknown field", "POST", "/v1/runs", `{"kind":"failover","group":"shop","priority":1}`, 422, "priority"},

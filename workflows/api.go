@@ -61,6 +61,13 @@ type FailoverInput struct {
 	// share a backend do not race each other's epochs). The fence is then
 	// the caller's: a rollback leaves it in place.
 	FenceEpoch int64 `json:"fence_epoch,omitempty"`
+	// FencedOutOfBand, in an unplanned failover, is the operator's
+	// statement that the old primary is already cut off from writes by
+	// means outside Ferry (its array powered off, its storage network
+	// cut): storage that has no fence (Cinder, Manila) cannot do it. The
+	// fence step then records the statement and who made it instead of
+	// calling the storage; nothing else changes.
+	FencedOutOfBand string `json:"fenced_out_of_band,omitempty"`
 }
 
 // SteerRequest is the argument of every steering update.

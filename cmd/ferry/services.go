@@ -248,8 +248,12 @@ func runDev(ctx context.Context, cfg config.Config, logger *slog.Logger, args []
 	fs := flag.NewFlagSet("ferry dev", flag.ContinueOnError)
 	o.flags(fs, true)
 	pg := postgresDemoFlags(fs)
+	osd := openstackDemoFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if pg.enabled && osd.enabled {
+		return fmt.Errorf("ferry dev: --postgres and --openstack are two different demos: choose one")
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -313,6 +317,11 @@ func runDev(ctx context.Context, cfg config.Config, logger *slog.Logger, args []
 		return err
 	}
 	defer stopPG()
+	// With --openstack, the same simulated cloud is driven through the
+	// OpenStack adapter and its OpenStack-API facades.
+	if set, err = osd.wire(cfg.DataDir, cfg.SimAddr, inv, set, logger); err != nil {
+		return err
+	}
 	acts := &activities.Activities{Drivers: set, Store: st}
 	w := worker.New(c, cfg.TaskQueue, acts, workerOptions(cfg))
 	if err := w.Start(); err != nil {
@@ -344,6 +353,13 @@ Every API call needs the token (it is new at each start). From another terminal:
   ./bin/ferry failover shop --yes
 Stop with Ctrl-C.
 `, api, adminToken, cfg.TemporalUIURL, cfg.TemporalNamespace, cfg.SimAddr, api)
+	if osd.enabled {
+		fmt.Fprintf(stdout, `Storage, compute, network and DNS go through the OpenStack adapter to the
+simulator's OpenStack-API facades (simulated, not real OpenStack):
+  http://%s/openstack/<site>/{volume,share,compute,network,dns}/...
+  adapter configuration and clouds.yaml: %s
+`, cfg.SimAddr, filepath.Join(cfg.DataDir, "openstack"))
+	}
 
 	select {
 	case <-ctx.Done():

@@ -343,10 +343,35 @@ func (a *Adapter) cinderFailoverCompleted(ctx context.Context, key, backend, mem
 	if want == failback {
 		want = ""
 	}
+	// A group failover (failover_replication) to this backend as a
+	// replication target moves no service: Cinder keeps the groups' state in
+	// its database, which every member reads, and sends no
+	// failover_completed. What is left to check is that the member is
+	// there and up.
+	cfg := a.cfg.Backends[backend]
+	groupFailover := cfg.TargetOf != "" && activeBackendID == cfg.BackendID
+	if groupFailover && cfg.Host == "" && cfg.Cluster == "" {
+		return nil // a target with no service of its own has no members
+	}
 	_, err := mutate(ctx, a, op, key, func() (struct{}, error) {
 		b, err := a.backend(ctx, op, backend)
 		if err != nil {
 			return struct{}{}, err
+		}
+		if groupFailover {
+			st, err := a.status(ctx, b)
+			if err != nil {
+				return struct{}{}, err
+			}
+			for _, m := range st.Members {
+				if isMember(m.Name, member) {
+					if !m.Up {
+						return struct{}{}, drivers.Errorf(drivers.Retryable, op, "member %s of %s is down: it cannot serve the failed-over groups", member, b.cinderName())
+					}
+					return struct{}{}, nil
+				}
+			}
+			return struct{}{}, drivers.Errorf(drivers.Permanent, op, "%s is not a member of %s (members: %v)", member, b.cinderName(), memberNames(st))
 		}
 		wctx, cancel := context.WithTimeout(ctx, min(a.cfg.SettleTimeout, 30*time.Second))
 		defer cancel()
@@ -355,7 +380,7 @@ func (a *Adapter) cinderFailoverCompleted(ctx context.Context, key, backend, mem
 			if err == nil {
 				found := false
 				for _, m := range st.Members {
-					if m.Name != member {
+					if !isMember(m.Name, member) {
 						continue
 					}
 					found = true
@@ -379,6 +404,12 @@ func (a *Adapter) cinderFailoverCompleted(ctx context.Context, key, backend, mem
 		}
 	})
 	return err
+}
+
+// isMember says whether a cinder-volume service host ("host@backend") is
+// the member an inventory names, by its full host or its host alone.
+func isMember(service, member string) bool {
+	return service == member || strings.HasPrefix(service, member+"@")
 }
 
 func memberNames(st drivers.BackendStatus) []string {
@@ -478,6 +509,7 @@ func (a *Adapter) Volumes(ctx context.Context, names []string) ([]Volume, error)
 			out = append(out, Volume{ID: v.ID, Name: v.Name, Site: name, Host: v.Host, Backend: a.backendOf(name, v.Host, clusterOf), Status: v.Status, ReplicationStatus: v.ReplicationStatus})
 		}
 	}
+	out = a.oncePerVolume(out)
 	for _, n := range names {
 		if !found[n] {
 			return out, drivers.Errorf(drivers.Permanent, op, "no volume %q at any site", n)
@@ -491,6 +523,32 @@ func (a *Adapter) Volumes(ctx context.Context, names []string) ([]Volume, error)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return pos(out[i]) < pos(out[j]) })
 	return out, nil
+}
+
+// oncePerVolume keeps one report of each volume id. One Cinder may serve
+// several sites (a control plane stretched over them, or two regions of a
+// cloud whose endpoints share a database): every site's endpoint then lists
+// the same volume, and the report that counts is the one from the site
+// whose configured backend holds it.
+func (a *Adapter) oncePerVolume(vols []Volume) []Volume {
+	configured := func(v Volume) bool {
+		b, ok := a.cfg.Backends[v.Backend]
+		return ok && b.Site == v.Site
+	}
+	best := map[string]int{}
+	for i, v := range vols {
+		j, seen := best[v.ID]
+		if !seen || (!configured(vols[j]) && configured(v)) {
+			best[v.ID] = i
+		}
+	}
+	out := vols[:0:0]
+	for i, v := range vols {
+		if best[v.ID] == i {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // volumeSites are the sites whose Cinder holds Ferry's volumes: those with

@@ -489,7 +489,7 @@ func (a *Adapter) groupFence(ctx context.Context, key, backend string, epoch int
 	if _, ok := a.cfg.Backends[backend]; !ok {
 		return drivers.Errorf(drivers.Permanent, op, "unknown backend %q", backend)
 	}
-	return drivers.Errorf(drivers.Permanent, op, "Cinder cannot fence %s: it has no call that stops servers writing to its volumes (freezing cinder-volume stops management operations only, and a group failover leaves the old primary array to its driver); fence the old primary outside Cinder (stop its servers, cut its storage network), then `ferry skip RUN`", backend)
+	return drivers.Errorf(drivers.Permanent, op, "Cinder cannot fence %s: it has no call that stops servers writing to its volumes (freezing cinder-volume stops management operations only, and a group failover leaves the old primary array to its driver); fence the old primary outside Cinder (stop its servers, cut its storage network), then fail over with `ferry failover GROUP --unplanned --fenced-out-of-band HOW`", backend)
 }
 
 // groupUnfence has nothing to lift: Fence never fences a Cinder backend
@@ -631,7 +631,13 @@ func (a *Adapter) groupResync(ctx context.Context, key, backend string, resource
 			case s.isTarget() && g.ReplicationStatus == ferry.ReplicationFailedOver:
 				return res, drivers.Errorf(drivers.Permanent, op, "group %s is failed over: its volumes are active at its replication target, not replicas to resync on %s", g.label(), s.name)
 			case !s.isTarget() && g.ReplicationStatus == ferry.ReplicationFailedOver:
-				return res, drivers.Errorf(drivers.Permanent, op, "Cinder cannot make %s follow failed-over group %s: it has no reprotect, and refuses disable_replication and enable_replication of a failed-over group; its way back is failing the group back (Promote on %s: failover_replication \"default\", which brings the secondary's data home)", s.name, g.label(), s.name)
+				// Cinder has no reprotect (it refuses disable_replication
+				// and enable_replication of a failed-over group): the
+				// driver owns the way back, and failing the group back
+				// (Promote on this service: failover_replication
+				// "default") brings the target's data home. So a failback's
+				// resync has nothing to send; what it discards is the
+				// driver's to know (-1).
 			case !s.isTarget() && (g.ReplicationStatus == ferry.ReplicationEnabled || g.ReplicationStatus == ferry.ReplicationDisabled):
 				return res, drivers.Errorf(drivers.Permanent, op, "group %s is served by %s (replication_status %s): its volumes there are the active ones, not replicas to resync", g.label(), s.name, g.ReplicationStatus)
 			default:

@@ -17,6 +17,20 @@ import (
 
 // groupDrillPrefix names the groups and group snapshots TestFailoverStart
 // makes; TestFailoverStop deletes no group without it.
+// targetSite is the site of a service backend's configured replication
+// targets ("" when they are at several sites or there is none).
+func (a *Adapter) targetSite(service string) string {
+	site := ""
+	for _, t := range a.targetsOfBackend(service) {
+		ts := a.cfg.Backends[t].Site
+		if site != "" && ts != site {
+			return ""
+		}
+		site = ts
+	}
+	return site
+}
+
 const groupDrillPrefix = "ferry-drill-"
 
 // activeSideCheck refuses a snapshot taken from a side that does not serve
@@ -45,8 +59,10 @@ func (a *Adapter) activeSideCheck(ctx context.Context, op string, s groupSide, g
 // groupSnapshot takes a group snapshot of each group holding resources
 // (the whole group: Cinder snapshots groups, not some of their volumes)
 // and waits until Cinder has it available. Snapshot.ID is the group
-// snapshot ids, comma-separated; Seqs is empty: Cinder has no write
-// sequence numbers.
+// snapshot ids, comma-separated; Seqs names every volume it covers with 0:
+// Cinder has no write sequence numbers, so a final sync cannot wait for a
+// point (failover_replication of a group in planned mode is the array's
+// own orderly switch).
 func (a *Adapter) groupSnapshot(ctx context.Context, key, backend string, resources []string) (drivers.Snapshot, error) {
 	const op = "storage.snapshot_group"
 	return mutate(ctx, a, op, key, func() (drivers.Snapshot, error) {
@@ -69,6 +85,10 @@ func (a *Adapter) groupSnapshot(ctx context.Context, key, backend string, resour
 				return snap, err
 			}
 			ids = append(ids, id)
+		}
+		// resolveGroups found every resource in one of these groups.
+		for _, r := range resources {
+			snap.Seqs[r] = 0
 		}
 		snap.ID, snap.Taken = strings.Join(ids, ","), time.Now().UTC()
 		return snap, nil
@@ -153,6 +173,27 @@ func (a *Adapter) groupTestFailoverStart(ctx context.Context, key, backend strin
 		groups, err := a.resolveGroups(ctx, op, s, resources, false, false)
 		if err != nil {
 			return nil, err
+		}
+		// Cinder copies a group snapshot through the group's service onto
+		// the array that service writes to: the primary's while the group
+		// is enabled, the target's once it failed over there. A drill at a
+		// target's site while the group is active at the primary would get
+		// a copy at the primary, which the DR site's servers cannot use.
+		site := a.cfg.Backends[s.name].Site
+		for _, g := range groups {
+			activeAt := s.svc.cfg.Site
+			if g.ReplicationStatus == ferry.ReplicationFailedOver {
+				// Failed over: active at the target, which is this backend
+				// when the drill asks from the target's side; from the
+				// service's side, at its targets' site.
+				activeAt = site
+				if !s.isTarget() {
+					activeAt = a.targetSite(s.svc.name)
+				}
+			}
+			if activeAt != site {
+				return nil, drivers.Errorf(drivers.Permanent, op, "a drill at %s (%s) needs a copy of the replica there, but Cinder copies group %s through %s onto the array it is active on, at %s: Cinder has no call that copies a replica at its replication target (use the array's own snapshot of the replica, or drill where the group is active)", site, s.name, g.label(), s.svc.name, activeAt)
+			}
 		}
 		sc, v := s.svc.site.sc, s.ver()
 		cloneOf := map[string]string{} // source volume id -> copy's id

@@ -127,9 +127,15 @@ func TestCinderGroups(t *testing.T) {
 		// No reprotect in Cinder: it refuses disabling a failed-over group.
 		code, err := c.Do(ctx, http.MethodPost, "/groups/"+g1+"/action", "3.38", map[string]any{"disable_replication": map[string]any{}}, nil)
 		require.Equal(t, http.StatusBadRequest, code, "%v", err)
-		_, err = a.Resync(ctx, "r1", "solo", both)
-		require.True(t, drivers.IsPermanent(err), "%v", err)
-		require.Contains(t, err.Error(), "it has no reprotect")
+		// So a failback's resync sends nothing (the driver brings the
+		// data home when the group fails back) and cannot count what it
+		// discards.
+		disables := c.Count("disable_replication")
+		rs, err := a.Resync(ctx, "r1", "solo", both)
+		require.NoError(t, err)
+		require.Equal(t, map[string]int64{"gv1": -1, "gv2": -1}, rs.Discarded)
+		require.Equal(t, disables, c.Count("disable_replication"), "resync sent nothing")
+		require.Equal(t, "available failed-over", readGroup(ctx, t, c, g1).state())
 		err = a.DisableReplication(ctx, "x1", "solo-dr", both)
 		require.True(t, drivers.IsPermanent(err), "%v", err)
 		require.Contains(t, err.Error(), "fail it back first")

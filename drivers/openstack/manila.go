@@ -1141,7 +1141,7 @@ func refuseShare(op, backend, why string) error {
 // plane (disabling the service only stops the scheduler placing new
 // shares there).
 func (a *Adapter) manilaFreeze(ctx context.Context, key, backend string) error {
-	return refuseShare("storage.freeze", backend, "Manila has no freeze of a share backend; in an unplanned failover, fence the old site out of band (stop its file servers, cut its storage network), then `ferry skip RUN`")
+	return refuseShare("storage.freeze", backend, "Manila has no freeze of a share backend; in an unplanned failover, fence the old site out of band (stop its file servers, cut its storage network), then fail over with `ferry failover GROUP --unplanned --fenced-out-of-band HOW`")
 }
 
 // manilaThaw has nothing to undo: Ferry never freezes a share backend.
@@ -1158,7 +1158,7 @@ func (a *Adapter) manilaThaw(ctx context.Context, key, backend string) error {
 // itself casts an old active's rules to read-only when another replica is
 // promoted (readable replication).
 func (a *Adapter) manilaFence(ctx context.Context, key, backend string, epoch int64) error {
-	return refuseShare("storage.fence", backend, "Manila cannot fence a backend: access rules belong to the share, so read-only rules would fence the promoted replica too; Manila's promote itself turns the old active into a read-only secondary; in an unplanned failover, fence the old site out of band (stop its file servers, cut its storage network), then `ferry skip RUN`")
+	return refuseShare("storage.fence", backend, "Manila cannot fence a backend: access rules belong to the share, so read-only rules would fence the promoted replica too; Manila's promote itself turns the old active into a read-only secondary; in an unplanned failover, fence the old site out of band (stop its file servers, cut its storage network), then fail over with `ferry failover GROUP --unplanned --fenced-out-of-band HOW`")
 }
 
 // manilaUnfence has nothing to undo: Ferry never fences a share backend.
@@ -1169,12 +1169,34 @@ func (a *Adapter) manilaUnfence(ctx context.Context, key, backend string, epoch 
 	return nil
 }
 
-// manilaFailoverCompleted refuses: failover_completed is Cinder's message
+// manilaFailoverCompleted checks the member: failover_completed is Cinder's message
 // to an active-active cluster's members; a Manila promote is one call per
-// share, and a share failover calls this only for a backend configured
-// with cluster members.
+// share, which every manila-share of the backend then serves from the
+// database. What is left to check is that the member's manila-share is up.
 func (a *Adapter) manilaFailoverCompleted(ctx context.Context, key, backend, member, activeBackendID string) error {
-	return refuseShare("storage.failover_completed", backend, "Manila has no failover_completed (a replica promote is one call): configure no cluster members for a share backend")
+	const op = "storage.failover_completed"
+	b, err := a.shareBackend(ctx, op, backend)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.withTimeout(ctx)
+	defer cancel()
+	svcs, err := shareServices(ctx, b.sc(), b.c.ver.usable())
+	if err != nil {
+		return classify(ctx, op, fmt.Errorf("list manila-share services: %w", err))
+	}
+	var hosts []string
+	for _, s := range svcs {
+		hosts = append(hosts, s.Host)
+		if !isMember(s.Host, member) {
+			continue
+		}
+		if s.State != "up" {
+			return drivers.Errorf(drivers.Retryable, op, "share backend %s: member %s (manila-share on %s) is down: it cannot serve the promoted replicas", backend, member, s.Host)
+		}
+		return nil
+	}
+	return drivers.Errorf(drivers.Permanent, op, "share backend %s: %s is no manila-share service (services: %v)", backend, member, hosts)
 }
 
 // manilaSetReplicationStatus refuses: Manila keeps no replication_status

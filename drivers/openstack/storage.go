@@ -13,9 +13,10 @@ import (
 // backend, so a run stops at once with the reason instead of half way.
 
 var (
-	_ drivers.Storage      = (*Adapter)(nil)
-	_ drivers.Replication  = (*Adapter)(nil)
-	_ drivers.HostFailover = (*Adapter)(nil)
+	_ drivers.MemberVerifier = (*Adapter)(nil)
+	_ drivers.Storage        = (*Adapter)(nil)
+	_ drivers.Replication    = (*Adapter)(nil)
+	_ drivers.HostFailover   = (*Adapter)(nil)
 )
 
 // isShare says whether a configured backend is Manila's; an unknown
@@ -104,6 +105,11 @@ func (a *Adapter) Promote(ctx context.Context, key, backend string, resources []
 	}
 	return a.groupPromote(ctx, key, backend, resources, force)
 }
+
+// VerifiesMembers: every FailoverCompleted path checks its member itself
+// (Cinder's active_backend_id after a host failover, the member's service
+// after a group failover or a Manila promote).
+func (a *Adapter) VerifiesMembers() bool { return true }
 
 // FailoverCompleted tells one member of a Cinder cluster that the backend
 // moved. Manila has no such step (a promote is one call).
