@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"os"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -25,8 +28,12 @@ type driversFile struct {
 	} `yaml:"probe"`
 }
 
-// loadDrivers reads a drivers file and builds the adapters it names.
-func loadDrivers(path string) (drivers.Set, error) {
+// loadDrivers reads a drivers file and builds the adapters it names, then
+// logs what each site's OpenStack endpoints cannot do at their
+// microversions, so an operator reads it when the worker starts rather
+// than in the middle of a failover. An endpoint that does not answer now
+// is logged and does not stop the worker: a site may be down.
+func loadDrivers(ctx context.Context, path string, logger *slog.Logger) (drivers.Set, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return drivers.Set{}, fmt.Errorf("FERRY_DRIVERS_FILE: %w", err)
@@ -51,5 +58,19 @@ func loadDrivers(path string) (drivers.Set, error) {
 		verify.Route(typ, nil, p)
 	}
 	set := drivers.Set{Storage: ad, Replication: ad, Host: ad, Compute: ad, Network: ad, DNS: ad, Verify: verify}
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, s := range ad.Support(sctx) {
+		switch {
+		case s.Error != "":
+			logger.Warn("openstack: endpoint not read", "site", s.Site, "service", s.Service, "error", s.Error)
+		case len(s.Missing) > 0:
+			for _, f := range s.Missing {
+				logger.Warn("openstack: the endpoint's microversion cannot do this", "site", s.Site, "service", s.Service, "max", s.Max, "used", s.Used, "feature", f.Name, "needs", f.Needs)
+			}
+		default:
+			logger.Info("openstack: endpoint ready", "site", s.Site, "service", s.Service, "max", s.Max, "used", s.Used)
+		}
+	}
 	return set, nil
 }

@@ -178,7 +178,7 @@ func runWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, args
 	defer c.Close()
 	set := simDrivers(sim.NewClient(simURL, &http.Client{Timeout: 5 * time.Minute}))
 	if cfg.DriversFile != "" {
-		if set, err = loadDrivers(cfg.DriversFile); err != nil {
+		if set, err = loadDrivers(ctx, cfg.DriversFile, logger); err != nil {
 			return err
 		}
 		logger.Info("drivers: openstack adapter and probe", "drivers_file", cfg.DriversFile)
