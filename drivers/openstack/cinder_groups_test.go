@@ -208,14 +208,30 @@ func TestCinderGroups(t *testing.T) {
 	t.Run("group snapshot and drill copy", func(t *testing.T) {
 		snap, err := a.SnapshotGroup(ctx, "gs1", "solo", both)
 		require.NoError(t, err)
-		require.Empty(t, snap.Seqs, "Cinder has no sequence numbers")
+		require.Equal(t, map[string]int64{"gv1": 0, "gv2": 0}, snap.Seqs, "every volume covered; Cinder has no sequence numbers")
 		gs := readGroupSnapshot(ctx, t, c, snap.ID)
 		require.Equal(t, "available", gs.Status)
 		require.Equal(t, g1, gs.GroupID)
 		_, err = a.SnapshotGroup(ctx, "gs2", "solo-dr", both)
 		require.True(t, drivers.IsPermanent(err), "a snapshot is taken where the group is served: %v", err)
 
-		clones, err := a.TestFailoverStart(ctx, "t1", "solo-dr", []string{"gv2", "gv1"})
+		// A drill at the target's site (site-b) while the group is active
+		// at solo (site-a): Cinder would copy at site-a. Refused, before
+		// anything is made.
+		countGroups := func() int {
+			var out struct {
+				Groups []struct{} `json:"groups"`
+			}
+			mustDo(ctx, t, c, http.MethodGet, "/groups", "3.14", nil, &out)
+			return len(out.Groups)
+		}
+		groupsBefore := countGroups()
+		_, err = a.TestFailoverStart(ctx, "t0", "solo-dr", []string{"gv2", "gv1"})
+		require.True(t, drivers.IsPermanent(err), "%v", err)
+		require.Contains(t, err.Error(), "Cinder has no call that copies a replica at its replication target")
+		require.Equal(t, groupsBefore, countGroups(), "nothing was made")
+
+		clones, err := a.TestFailoverStart(ctx, "t1", "solo", []string{"gv2", "gv1"})
 		require.NoError(t, err)
 		require.Len(t, clones, 2)
 		var drill string
@@ -235,20 +251,20 @@ func TestCinderGroups(t *testing.T) {
 		dg := readGroup(ctx, t, c, drill)
 		require.Equal(t, "available disabled", dg.state(), "the copy does not replicate")
 		require.True(t, strings.HasPrefix(dg.Name, "ferry-drill-"), dg.Name)
-		same, err := a.TestFailoverStart(ctx, "t1", "solo-dr", []string{"gv2", "gv1"})
+		same, err := a.TestFailoverStart(ctx, "t1", "solo", []string{"gv2", "gv1"})
 		require.NoError(t, err)
 		require.Equal(t, clones, same)
 
-		err = a.TestFailoverStop(ctx, "t2", "solo-dr", []string{gv1})
+		err = a.TestFailoverStop(ctx, "t2", "solo", []string{gv1})
 		require.True(t, drivers.IsPermanent(err), "production is never deleted: %v", err)
 		require.Contains(t, err.Error(), "no drill copy of Ferry's")
 
-		require.NoError(t, a.TestFailoverStop(ctx, "t3", "solo-dr", clones))
+		require.NoError(t, a.TestFailoverStop(ctx, "t3", "solo", clones))
 		for _, id := range append([]string{"/groups/" + drill, "/group_snapshots/" + dg.GroupSnapshotID}, "/volumes/"+clones[0], "/volumes/"+clones[1]) {
 			code, _ := c.Do(ctx, http.MethodGet, id, "3.14", nil, nil)
 			require.Equal(t, http.StatusNotFound, code, id)
 		}
-		require.NoError(t, a.TestFailoverStop(ctx, "t4", "solo-dr", clones), "what is gone counts as deleted")
+		require.NoError(t, a.TestFailoverStop(ctx, "t4", "solo", clones), "what is gone counts as deleted")
 		require.Equal(t, "available enabled", readGroup(ctx, t, c, g1).state())
 	})
 
