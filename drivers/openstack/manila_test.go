@@ -290,12 +290,20 @@ func TestManila(t *testing.T) {
 			"fence":                  a.Fence(ctx, "k9/fence", "share-a", 7),
 			"suspend":                a.SuspendReplication(ctx, "k9/suspend", "share-a", []string{"docs"}),
 			"resume":                 a.ResumeReplication(ctx, "k9/resume", "share-a", []string{"docs"}),
-			"failover_completed":     a.FailoverCompleted(ctx, "k9/completed", "share-a", alpha.Host, ""),
 			"set_replication_status": a.SetReplicationStatus(ctx, "k9/status", "share-a", ferry.ReplicationFailedOver, ""),
 		} {
 			require.True(t, drivers.IsPermanent(err), "%s: %v", name, err)
 			require.Contains(t, err.Error(), "share backend share-a: Manila", name)
 		}
+		// failover_completed is Cinder's message to cluster members; for a
+		// share backend it checks the member's manila-share, by its host
+		// or its host@backend, as Manila shows it.
+		member, _, _ := strings.Cut(alpha.Host, "@")
+		require.NoError(t, a.FailoverCompleted(ctx, "k9/completed", "share-a", member, ""))
+		require.NoError(t, a.FailoverCompleted(ctx, "k9/completed-full", "share-a", alpha.Host, ""))
+		err := a.FailoverCompleted(ctx, "k9/completed-nobody", "share-a", "nobody", "")
+		require.True(t, drivers.IsPermanent(err), "%v", err)
+		require.Contains(t, err.Error(), "nobody is no manila-share service")
 		// Nothing was frozen or fenced, so there is nothing to undo.
 		require.NoError(t, a.Thaw(ctx, "k9/thaw", "share-a"))
 		require.NoError(t, a.Unfence(ctx, "k9/unfence", "share-a", 7))
