@@ -19,11 +19,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 )
 
 // Metadata keys and the encoding of a sealed payload.
@@ -47,8 +49,8 @@ func NewKeyring(ids []string, keys [][]byte) (*Keyring, error) {
 	}
 	k := &Keyring{aeads: map[string]cipher.AEAD{}}
 	for i, id := range ids {
-		if id == "" || strings.ContainsAny(id, ": \t") {
-			return nil, fmt.Errorf("keyring: key %d: id %q must be a non-empty word", i+1, id)
+		if err := checkID(id); err != nil {
+			return nil, fmt.Errorf("keyring: key %d: %w", i+1, err)
 		}
 		if _, dup := k.aeads[id]; dup {
 			return nil, fmt.Errorf("keyring: key id %q twice", id)
@@ -103,8 +105,20 @@ func LoadKeyring(path string) (*Keyring, error) {
 	return NewKeyring(ids, keys)
 }
 
+// checkID refuses a key id the keyring file could not hold: it ends at
+// the first colon, and the id travels in each sealed payload's metadata.
+func checkID(id string) error {
+	if id == "" || strings.ContainsAny(id, ": \t\r\n") || len(id) > 64 {
+		return fmt.Errorf("key id %q must be a word of at most 64 characters, without colon or space", id)
+	}
+	return nil
+}
+
 // NewKey returns a fresh random key line for a keyring file.
 func NewKey(id string) (string, error) {
+	if err := checkID(id); err != nil {
+		return "", err
+	}
 	key := make([]byte, 32)
 	if _, err := io.ReadFull(rand.Reader, key); err != nil {
 		return "", err
@@ -183,6 +197,18 @@ func DataConverter(keys *Keyring) converter.DataConverter {
 	return converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), New(keys))
 }
 
+// FailureConverter is Temporal's failure converter with error messages and
+// stack traces moved into a sealed payload (EncodeCommonAttributes): a
+// failure's message is often the most telling thing in a history ("promote
+// of b-volume-1 on backend ..."). Histories then show "Encoded failure"
+// until decoded through the codec.
+func FailureConverter(keys *Keyring) converter.FailureConverter {
+	return temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{
+		DataConverter:          DataConverter(keys),
+		EncodeCommonAttributes: true,
+	})
+}
+
 // maxBody bounds a codec request: Temporal caps a payload at 2 MiB, and the
 // UI sends one event's payloads at a time.
 const maxBody = 8 << 20
@@ -191,24 +217,52 @@ const maxBody = 8 << 20
 // /decode, relative to where it is mounted) to show payloads. uiOrigin is
 // the UI's origin (e.g. http://127.0.0.1:8233), allowed by CORS so the
 // browser may call it; an empty origin allows none. Whoever reaches it can
-// read every payload: serve it behind the API's authentication.
+// read every payload: serve it behind the API's authentication (the API
+// serves it at /codec/, CORS first, then authentication, then this).
 func Handler(keys *Keyring, uiOrigin string) http.Handler {
 	inner := converter.NewPayloadCodecHTTPHandler(New(keys))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if uiOrigin != "" && r.Header.Get("Origin") == uiOrigin {
-			w.Header().Set("Access-Control-Allow-Origin", uiOrigin)
-			w.Header().Set("Access-Control-Allow-Credentials", "true")
-			w.Header().Set("Access-Control-Allow-Headers", "Content-Type,X-Namespace,Authorization")
-			w.Header().Set("Access-Control-Allow-Methods", "POST,OPTIONS")
-			w.Header().Set("Vary", "Origin")
-		}
-		if r.Method == http.MethodOptions {
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
+	return CORS(uiOrigin, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		}
 		inner.ServeHTTP(w, r)
+	}))
+}
+
+// CORS lets the browser of uiOrigin call next: the answers to that origin
+// carry the Access-Control headers (errors too, so the UI can show a 401
+// rather than a network error), and its preflight is answered here, 204,
+// without reaching next. A browser sends no credentials with a preflight,
+// so it must be answered before authentication. Other origins get no
+// CORS headers: their browsers refuse the answer.
+func CORS(uiOrigin string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fromUI := uiOrigin != "" && r.Header.Get("Origin") == uiOrigin
+		if fromUI {
+			w.Header().Set("Access-Control-Allow-Origin", uiOrigin)
+			w.Header().Set("Access-Control-Allow-Credentials", "true")
+			w.Header().Set("Access-Control-Allow-Headers", "Content-Type,X-Namespace,Authorization")
+			w.Header().Set("Access-Control-Allow-Methods", "POST,OPTIONS")
+			w.Header().Set("Access-Control-Max-Age", "600")
+		}
+		if uiOrigin != "" {
+			w.Header().Add("Vary", "Origin")
+		}
+		if r.Method == http.MethodOptions && fromUI {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
+}
+
+// Origin is the origin (scheme://host[:port]) of a URL such as
+// FERRY_TEMPORAL_UI_URL, the value a browser sends in Origin; empty when
+// the URL has none.
+func Origin(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host)
 }

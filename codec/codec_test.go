@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -192,4 +193,61 @@ func TestTemporalHistoryIsSealed(t *testing.T) {
 		}
 	}
 	require.GreaterOrEqual(t, sealedSeen, 2, "input and result are sealed")
+}
+
+func failWith(ctx workflow.Context, msg string) error {
+	return temporal.NewNonRetryableApplicationError("refused: "+msg, "test", nil)
+}
+
+// The failure converter seals a failure's message and stack trace: the raw
+// history says "Encoded failure", a client with the keyring reads the
+// message.
+func TestFailureMessagesAreSealed(t *testing.T) {
+	srv := devserver.Start(t)
+	keys := keyring(t, newKey(t, "k1"))
+	c, err := client.Dial(client.Options{HostPort: srv.HostPort,
+		DataConverter: codec.DataConverter(keys), FailureConverter: codec.FailureConverter(keys)})
+	require.NoError(t, err)
+	defer c.Close()
+	w := worker.New(c, "codec-fail", worker.Options{})
+	w.RegisterWorkflow(failWith)
+	require.NoError(t, w.Start())
+	defer w.Stop()
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "codec-fail", TaskQueue: "codec-fail"}, failWith, secret)
+	require.NoError(t, err)
+	err = run.Get(ctx, nil)
+	require.ErrorContains(t, err, "refused: "+secret, "the keyring's client reads the message")
+
+	it := srv.Client().GetWorkflowHistory(ctx, "codec-fail", run.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var failed bool
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(t, err)
+		blob, err := ev.Marshal()
+		require.NoError(t, err)
+		require.NotContains(t, string(blob), secret, "event %s", ev.GetEventType())
+		if f := ev.GetWorkflowExecutionFailedEventAttributes().GetFailure(); f != nil {
+			failed = true
+			require.Equal(t, "Encoded failure", f.GetMessage())
+			require.Equal(t, codec.Encoding, string(f.GetEncodedAttributes().GetMetadata()[codec.MetadataEncoding]))
+		}
+	}
+	require.True(t, failed)
+}
+
+func TestNewKeyIDAndOrigin(t *testing.T) {
+	for _, id := range []string{"", "a:b", "a b", strings.Repeat("x", 65)} {
+		_, err := codec.NewKey(id)
+		require.ErrorContains(t, err, "key id", "%q", id)
+	}
+	line := newKey(t, "2026-01")
+	require.True(t, strings.HasPrefix(line, "2026-01:"))
+	keyring(t, line) // the line loads
+
+	require.Equal(t, "http://127.0.0.1:8233", codec.Origin("http://127.0.0.1:8233/namespaces/default/workflows"))
+	require.Equal(t, "https://temporal.example", codec.Origin("HTTPS://Temporal.Example"))
+	require.Empty(t, codec.Origin("127.0.0.1:8233"))
 }

@@ -60,6 +60,12 @@ var routeRoles = map[string]string{
 	"GET /v1/tokens/{id}":    ferry.RoleAdmin,
 	"DELETE /v1/tokens/{id}": ferry.RoleAdmin,
 	"GET /v1/audit":          ferry.RoleAdmin,
+
+	// The codec server of the Temporal UI (codec.go): decoding reads every
+	// run's payloads; encoding makes payloads Temporal will act on (the
+	// UI's signals and starts), so it is an operator's.
+	"POST /codec/decode": ferry.RoleViewer,
+	"POST /codec/encode": ferry.RoleOperator,
 }
 
 // kindRoles raise the role needed to start, plan (dry run) or steer runs of

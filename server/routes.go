@@ -10,9 +10,10 @@ import (
 // (auth.go): the role that may call it.
 func (s *server) routes() *chi.Mux {
 	mux := chi.NewRouter()
-	// audit wraps recoverPanics to see the 500 a panic ends in; every
-	// request but the public ones is authenticated before routing.
-	mux.Use(s.requestID, s.logRequests, s.audit, s.recoverPanics, s.authenticate)
+	// audit wraps recoverPanics to see the 500 a panic ends in;
+	// every request but the public ones is authenticated before routing.
+	// The codec's CORS comes first: a browser's preflight carries no token.
+	mux.Use(s.requestID, s.logRequests, s.audit, s.recoverPanics, s.codecCORS, s.authenticate)
 	mux.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, errRouteNotFound)
 	})
@@ -65,4 +66,7 @@ func (s *server) handlers(r chi.Router) {
 	r.Get("/v1/tokens/{id}", s.getToken)
 	r.Delete("/v1/tokens/{id}", s.revokeToken)
 	r.Get("/v1/audit", s.listAudit)
+
+	r.Post("/codec/encode", s.codec)
+	r.Post("/codec/decode", s.codec)
 }

@@ -228,7 +228,7 @@ func (s *server) upsertDrillSchedule(ctx context.Context, tc client.Client, g fe
 	err = h.Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
 		sch := in.Description.Schedule
 		if set.hold == nil {
-			if cur, ok := scheduledInput(sch.Action); ok {
+			if cur, ok := scheduledInput(s.dataConverter, sch.Action); ok {
 				action.Args = []any{workflows.DrillInput{Group: g.Name, RequestedBy: "schedule", HoldSeconds: cur.HoldSeconds, Scheduled: true}}
 			}
 		}
@@ -288,8 +288,10 @@ func (s *server) undoSchedule(ctx context.Context, tc client.Client, group strin
 	}
 }
 
-// scheduledInput reads the drill input a schedule's action holds.
-func scheduledInput(a client.ScheduleAction) (workflows.DrillInput, bool) {
+// scheduledInput reads the drill input a schedule's action holds. Temporal
+// hands it back as it stored it, so dc must be the converter that wrote it
+// (sealed when payloads are encrypted).
+func scheduledInput(dc converter.DataConverter, a client.ScheduleAction) (workflows.DrillInput, bool) {
 	var in workflows.DrillInput
 	wa, ok := a.(*client.ScheduleWorkflowAction)
 	if !ok || len(wa.Args) == 0 {
@@ -297,7 +299,7 @@ func scheduledInput(a client.ScheduleAction) (workflows.DrillInput, bool) {
 	}
 	switch arg := wa.Args[0].(type) {
 	case *commonpb.Payload:
-		return in, converter.GetDefaultDataConverter().FromPayload(arg, &in) == nil
+		return in, dc.FromPayload(arg, &in) == nil
 	case workflows.DrillInput:
 		return arg, true
 	}
@@ -321,7 +323,7 @@ func (s *server) describeSchedule(ctx context.Context, tc client.Client, g ferry
 		item.Problem = "temporal: " + err.Error()
 		return item
 	}
-	if in, ok := scheduledInput(d.Schedule.Action); ok {
+	if in, ok := scheduledInput(s.dataConverter, d.Schedule.Action); ok {
 		item.HoldSeconds = in.HoldSeconds
 	}
 	if d.Schedule.State != nil {

@@ -10,8 +10,10 @@ import (
 	"net/http"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/ferrydr/ferry"
+	"github.com/ferrydr/ferry/codec"
 )
 
 // Store is what the API needs from persistence.
@@ -32,11 +34,24 @@ type Deps struct {
 	// TemporalUIURL is the base URL of the Temporal Web UI (e.g.
 	// http://127.0.0.1:8233); run answers link to the run's history there.
 	TemporalUIURL string
-	Logger        *slog.Logger
+	// PayloadKeys, when set, is the keyring the Temporal client seals
+	// payloads with: the API reads schedules' inputs with it and serves
+	// the codec server the Temporal UI calls at /codec/. Nil: payloads are
+	// in the clear and /codec/ answers 404.
+	PayloadKeys *codec.Keyring
+	Logger      *slog.Logger
 }
 
 type server struct {
 	Deps
+	// dataConverter reads the payloads Temporal hands back raw (a
+	// schedule's action): the Temporal client's, sealed or not.
+	dataConverter converter.DataConverter
+	// uiOrigin is the Temporal UI's origin, which CORS lets call /codec/.
+	uiOrigin string
+	// codecHandler encodes and decodes with PayloadKeys (codec.go); CORS
+	// is done before authentication, so it adds none.
+	codecHandler http.Handler
 }
 
 // New returns the API's handler.
@@ -49,7 +64,11 @@ func New(d Deps) http.Handler {
 	}
 	// Handlers see groups and runs through the request's project scope.
 	d.Store = scopedStore{d.Store}
-	s := &server{Deps: d}
+	s := &server{Deps: d, dataConverter: converter.GetDefaultDataConverter(), uiOrigin: codec.Origin(d.TemporalUIURL)}
+	if d.PayloadKeys != nil {
+		s.dataConverter = codec.DataConverter(d.PayloadKeys)
+		s.codecHandler = codec.Handler(d.PayloadKeys, "")
+	}
 	h := s.routes()
 	if err := checkRouteTable(h); err != nil {
 		panic("server: " + err.Error())
