@@ -74,6 +74,10 @@ type Config struct {
 	// TemporalAPIKey authenticates to Temporal with an API key (Temporal
 	// Cloud); it implies TLS.
 	TemporalAPIKey string `env:"TEMPORAL_API_KEY" secret:"true"`
+	// PayloadKeysFile is the keyring ("id:base64key" lines, the first
+	// encrypts) that seals every payload Ferry hands Temporal; empty means
+	// payloads are not encrypted. The file is the secret, its path is not.
+	PayloadKeysFile string `env:"PAYLOAD_KEYS_FILE"`
 }
 
 // Load reads the configuration from the environment.

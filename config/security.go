@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/ferrydr/ferry/codec"
 )
 
 // checkSecurity refuses half a TLS configuration: a certificate without its
@@ -60,4 +62,17 @@ func (c Config) TemporalTLS() (*tls.Config, error) {
 		cfg.RootCAs = pool
 	}
 	return cfg, nil
+}
+
+// PayloadKeys loads the payload keyring, nil when FERRY_PAYLOAD_KEYS_FILE
+// is not set. Errors name the variable and the line, never a key.
+func (c Config) PayloadKeys() (*codec.Keyring, error) {
+	if c.PayloadKeysFile == "" {
+		return nil, nil
+	}
+	k, err := codec.LoadKeyring(c.PayloadKeysFile)
+	if err != nil {
+		return nil, fmt.Errorf("FERRY_PAYLOAD_KEYS_FILE: %w", err)
+	}
+	return k, nil
 }

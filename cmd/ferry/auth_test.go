@@ -189,7 +189,7 @@ func TestAPIServesTLS(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serveAPI(ctx, cfg, apiHandler(cfg, st, nil, logger), logger) }()
+	go func() { done <- serveAPI(ctx, cfg, apiHandler(cfg, st, nil, nil, logger), logger) }()
 	t.Cleanup(func() {
 		cancel()
 		require.NoError(t, <-done)

@@ -27,6 +27,10 @@ Services:
   ferry dev         all of them in one process, with a Temporal dev server
                     and a seeded two-site demo
 
+Keys:
+  ferry payload-key new ID   a new line for the payload keyring
+                             (FERRY_PAYLOAD_KEYS_FILE, docs/security.md)
+
 Client verbs (talk to the API at FERRY_API_URL):
 %s
 Every service prints its effective configuration with --print-config;
@@ -44,6 +48,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintf(stdout, usage, cli.Usage())
 		return 0
+	}
+	if args[0] == "payload-key" {
+		return runPayloadKey(args[1:], stdout, stderr)
 	}
 	cfg, err := config.Load()
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 
 	"github.com/ferrydr/ferry/activities"
+	"github.com/ferrydr/ferry/codec"
 	"github.com/ferrydr/ferry/config"
 	"github.com/ferrydr/ferry/demo"
 	"github.com/ferrydr/ferry/drivers"
@@ -103,10 +104,12 @@ func serveHTTP(ctx context.Context, addr string, h http.Handler, logger *slog.Lo
 	return serve(ctx, addr, h, logger, what, nil)
 }
 
-func apiHandler(cfg config.Config, st *store.Store, c client.Client, logger *slog.Logger) http.Handler {
+// apiHandler is the API; with a payload keyring it also serves the codec
+// server the Temporal UI calls, at /codec/.
+func apiHandler(cfg config.Config, st *store.Store, c client.Client, keys *codec.Keyring, logger *slog.Logger) http.Handler {
 	return server.New(server.Deps{
 		Store: st, Temporal: c, Namespace: cfg.TemporalNamespace, TaskQueue: cfg.TaskQueue,
-		TemporalUIURL: cfg.TemporalUIURL, Logger: logger,
+		TemporalUIURL: cfg.TemporalUIURL, PayloadKeys: keys, Logger: logger,
 	})
 }
 
@@ -130,6 +133,10 @@ func runServer(ctx context.Context, cfg config.Config, logger *slog.Logger, args
 		return fmt.Errorf("temporal client: %w", err)
 	}
 	defer c.Close()
+	keys, err := cfg.PayloadKeys()
+	if err != nil {
+		return err
+	}
 	go func() {
 		for ctx.Err() == nil {
 			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -145,7 +152,7 @@ func runServer(ctx context.Context, cfg config.Config, logger *slog.Logger, args
 			}
 		}
 	}()
-	return serveAPI(ctx, cfg, apiHandler(cfg, st, c, logger), logger)
+	return serveAPI(ctx, cfg, apiHandler(cfg, st, c, keys, logger), logger)
 }
 
 func workerOptions(cfg config.Config) worker.Options {
@@ -269,6 +276,10 @@ func runDev(ctx context.Context, cfg config.Config, logger *slog.Logger, args []
 		return fmt.Errorf("data dir: %w", err)
 	}
 
+	keys, err := cfg.PayloadKeys()
+	if err != nil {
+		return err
+	}
 	stopTemporal, err := startTemporal(ctx, cfg, logger)
 	if err != nil {
 		return err
@@ -338,7 +349,7 @@ func runDev(ctx context.Context, cfg config.Config, logger *slog.Logger, args []
 
 	errc := make(chan error, 2)
 	go func() { errc <- serveHTTP(ctx, cfg.SimAddr, sim.NewHandler(cloud), logger, "simulator") }()
-	go func() { errc <- serveAPI(ctx, cfg, apiHandler(cfg, st, c, logger), logger) }()
+	go func() { errc <- serveAPI(ctx, cfg, apiHandler(cfg, st, c, keys, logger), logger) }()
 
 	api := apiScheme(cfg) + "://" + cfg.HTTPAddr
 	fmt.Fprintf(stdout, `
@@ -353,6 +364,15 @@ Every API call needs the token (it is new at each start). From another terminal:
   ./bin/ferry failover shop --yes
 Stop with Ctrl-C.
 `, api, adminToken, cfg.TemporalUIURL, cfg.TemporalNamespace, cfg.SimAddr, api)
+	if keys != nil {
+		fmt.Fprintf(stdout, `Payloads are encrypted (FERRY_PAYLOAD_KEYS_FILE). The codec endpoint
+  %s
+needs a token, which the Temporal UI does not send by itself: the UI shows
+a decode error (docs/security.md). Read a history decoded with
+  %s workflow show -w WORKFLOW_ID --address %s \
+    --codec-endpoint %s --codec-auth "Bearer $FERRY_TOKEN"
+`, codecEndpoint(api), devserver.BinaryPath(), cfg.TemporalAddress, codecEndpoint(api))
+	}
 	if osd.enabled {
 		fmt.Fprintf(stdout, `Storage, compute, network and DNS go through the OpenStack adapter to the
 simulator's OpenStack-API facades (simulated, not real OpenStack):
@@ -396,6 +416,10 @@ func startTemporal(ctx context.Context, cfg config.Config, logger *slog.Logger) 
 		"--namespace", cfg.TemporalNamespace,
 		"--log-level", "warn",
 	}, devserver.SearchAttributeArgs()...)
+	if cfg.PayloadKeysFile != "" {
+		// The UI shows sealed payloads through the API's codec server.
+		args = append(args, "--ui-codec-endpoint", codecEndpoint(apiScheme(cfg)+"://"+cfg.HTTPAddr))
+	}
 	logPath := filepath.Join(cfg.DataDir, "temporal.log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {

@@ -7,8 +7,9 @@ import (
 )
 
 // secureTemporal adds the configured TLS (mTLS client certificate, CA,
-// server name) and API key to the Temporal client's options. Without any,
-// the client speaks plaintext, as to a local dev server.
+// server name), API key and payload encryption (FERRY_PAYLOAD_KEYS_FILE)
+// to the Temporal client's options. Without any, the client speaks
+// plaintext, as to a local dev server, and payloads are in the clear.
 func secureTemporal(cfg config.Config, o *client.Options) error {
 	tc, err := cfg.TemporalTLS()
 	if err != nil {
@@ -20,5 +21,12 @@ func secureTemporal(cfg config.Config, o *client.Options) error {
 		// reaches a log (Config.Print masks it).
 		o.Credentials = client.NewAPIKeyStaticCredentials(cfg.TemporalAPIKey)
 	}
+	// Every client Ferry builds goes through here, so with a keyring every
+	// one of them (server, worker, dev) seals what it sends.
+	keys, err := cfg.PayloadKeys()
+	if err != nil {
+		return err
+	}
+	sealPayloads(keys, o)
 	return nil
 }
