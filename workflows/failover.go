@@ -388,7 +388,11 @@ func (w *failover) promote(ctx workflow.Context) error {
 	rpo := w.dataLoss.Seconds()
 	lost := w.writesLost
 	w.run.RPOSeconds, w.run.WritesLost = &rpo, &lost
-	w.step(StepPromote).Note = fmt.Sprintf("data loss window %s, writes lost %d", w.dataLoss, w.writesLost)
+	lostText := fmt.Sprint(w.writesLost)
+	if w.writesLost < 0 {
+		lostText = "unknown (the storage cannot tell)"
+	}
+	w.step(StepPromote).Note = fmt.Sprintf("data loss window %s, writes lost %s", w.dataLoss, lostText)
 	return nil
 }
 
