@@ -15,7 +15,7 @@ WORKFLOWCHECK := $(CACHE_DIR)/ferry/workflowcheck-$(WORKFLOWCHECK_VERSION)/workf
 # How long `make fuzz` runs each fuzz target.
 FUZZTIME ?= 20s
 
-.PHONY: run test build temporal vet lint fuzz fmt clean bench
+.PHONY: run test chaos build temporal vet lint fuzz fmt clean bench
 
 build: bin/ferry
 
@@ -63,6 +63,13 @@ test: $(TEMPORAL) vet lint
 	# PostgreSQL pairs, BIND, Cinder) and on 2 cores they would starve each
 	# other's timeouts.
 	$(GO) test -p 1 -count=1 -timeout 20m ./...
+
+# The chaos suite's full matrix (docs/reliability.md, "Chaos"): every kill
+# point of every run kind, each waiting out its killed worker's activity
+# timeout, on FERRY_CHAOS_SYSTEMS (default 4) deployments side by side;
+# well over an hour on 2 cores. `make test` runs its short form.
+chaos: $(TEMPORAL)
+	FERRY_CHAOS=full $(GO) test -count=1 -run '^TestChaos$$' -timeout 6h -v ./testsuite/
 
 # `make bench` (docs/benchmarks.md): the site-scale benchmarks on the
 # simulator, results in bench/results/<date>-<commit>.md and on the terminal.
