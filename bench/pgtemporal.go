@@ -29,6 +29,7 @@ type PostgresTemporal struct {
 	HostPort string
 	client   client.Client
 	proc     *Proc
+	cfg      PostgresTemporalConfig
 }
 
 // PostgresTemporalConfig says where the binaries and the database server are.
@@ -40,7 +41,8 @@ type PostgresTemporalConfig struct {
 	PGHost string
 	PGPort int
 	PGUser string
-	// Database and VisibilityDatabase are dropped and created anew.
+	// Database and VisibilityDatabase are created anew at the start and
+	// dropped at Stop.
 	Database, VisibilityDatabase string
 	Dir                          string // config and logs
 	Namespace                    string
@@ -51,12 +53,18 @@ type PostgresTemporalConfig struct {
 // Client is connected to the namespace.
 func (p *PostgresTemporal) Client() client.Client { return p.client }
 
-// Stop stops the server.
+// Stop stops the server and drops its two databases: the bench leaves
+// nothing behind in the machine's PostgreSQL.
 func (p *PostgresTemporal) Stop() {
 	if p.client != nil {
 		p.client.Close()
 	}
 	p.proc.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, db := range []string{p.cfg.Database, p.cfg.VisibilityDatabase} {
+		_ = dropDatabase(ctx, p.cfg, db)
+	}
 }
 
 // StartPostgresTemporal sets up the two databases and starts the server on
@@ -117,7 +125,7 @@ func StartPostgresTemporal(ctx context.Context, cfg PostgresTemporalConfig) (*Po
 	if err != nil {
 		return nil, err
 	}
-	p := &PostgresTemporal{HostPort: hostPort, proc: proc}
+	p := &PostgresTemporal{HostPort: hostPort, proc: proc, cfg: cfg}
 	if err := p.ready(ctx, cfg.Namespace); err != nil {
 		p.Stop()
 		return nil, fmt.Errorf("%w; the end of the server log: %s", err, proc.LogTail(600))
