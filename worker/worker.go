@@ -36,18 +36,24 @@ func New(c client.Client, taskQueue string, acts *activities.Activities, o Optio
 		MaxConcurrentWorkflowTaskPollers:       o.WorkflowTaskPollers,
 		MaxConcurrentActivityTaskPollers:       o.ActivityTaskPollers,
 	})
-	if (acts.PerBackend == nil && o.MaxConcurrentPerBackend > 0) || (acts.BootWave == 0 && o.MaxBootsPerTier > 0) {
-		tuned := *acts
-		if tuned.PerBackend == nil {
-			tuned.PerBackend = activities.NewBackendLimit(o.MaxConcurrentPerBackend)
-		}
-		if tuned.BootWave == 0 {
-			tuned.BootWave = o.MaxBootsPerTier
-		}
-		acts = &tuned
-	}
-	Register(w, acts)
+	Register(w, tuned(acts, o))
 	return w
+}
+
+// tuned returns acts with the options' per-backend bound and boot wave,
+// unless acts brings its own; acts itself is left as it is.
+func tuned(acts *activities.Activities, o Options) *activities.Activities {
+	if (acts.PerBackend != nil || o.MaxConcurrentPerBackend <= 0) && (acts.BootWave != 0 || o.MaxBootsPerTier <= 0) {
+		return acts
+	}
+	t := *acts
+	if t.PerBackend == nil {
+		t.PerBackend = activities.NewBackendLimit(o.MaxConcurrentPerBackend)
+	}
+	if t.BootWave == 0 {
+		t.BootWave = o.MaxBootsPerTier
+	}
+	return &t
 }
 
 // Register registers every workflow under its stable name, so renaming a Go
