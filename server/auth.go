@@ -223,7 +223,8 @@ func (s *server) tokenOf(r *http.Request) (ferry.Token, error) {
 	if len(secret) > maxTokenLen {
 		return ferry.Token{}, &unauthorizedError{msg: "the token is not valid", invalid: true}
 	}
-	tok, err := s.Store.TokenByHash(r.Context(), ferry.HashToken(secret))
+	// Kept for at most the token cache's TTL (tokencache.go).
+	tok, read, err := s.tokens.byHash(r.Context(), ferry.HashToken(secret), s.Store.TokenByHash)
 	switch {
 	case ferry.ErrorCode(err) == ferry.ENotFound:
 		return ferry.Token{}, &unauthorizedError{msg: "the token is not valid", invalid: true}
@@ -232,12 +233,15 @@ func (s *server) tokenOf(r *http.Request) (ferry.Token, error) {
 			slog.String("request_id", requestIDFrom(r.Context())), slog.Any("error", err))
 		return ferry.Token{}, &unavailableError{"cannot check the token now: the store does not answer"}
 	}
-	now := time.Now()
+	now := s.tokens.now()
 	if tok.RevokedAt != nil {
 		return ferry.Token{}, &unauthorizedError{msg: fmt.Sprintf("token %s was revoked at %s", tok.ID, tok.RevokedAt.Format(time.RFC3339)), invalid: true}
 	}
 	if tok.ExpiresAt != nil && !now.Before(*tok.ExpiresAt) {
 		return ferry.Token{}, &unauthorizedError{msg: fmt.Sprintf("token %s expired at %s", tok.ID, tok.ExpiresAt.Format(time.RFC3339)), invalid: true}
+	}
+	if !read {
+		return tok, nil // its use was recorded when it was read
 	}
 	if err := s.Store.TouchToken(r.Context(), tok.ID, now); err != nil {
 		s.Logger.WarnContext(r.Context(), "could not record a token's use", slog.String("token_id", tok.ID), slog.Any("error", err))

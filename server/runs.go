@@ -484,34 +484,43 @@ func (s *server) live(ctx context.Context, rec ferry.Run) (ferry.Run, error) {
 	if ferry.RunEnded(rec.State) || s.Temporal == nil {
 		return rec, nil
 	}
+	// Concurrent reads of one run share one read, and the workflow's
+	// answer is reused briefly (progress.go).
+	return s.progress.get(ctx, rec.ID, func(ctx context.Context) (ferry.Run, bool, error) { return s.readLive(ctx, rec) })
+}
+
+// readLive asks Temporal about an unfinished run: its workflow's progress,
+// or how it closed. progress is true when the answer is the workflow's own
+// answer to the progress query.
+func (s *server) readLive(ctx context.Context, rec ferry.Run) (run ferry.Run, progress bool, err error) {
 	wf, err := s.inspect(ctx, rec)
 	if err != nil {
-		return rec, err
+		return rec, false, err
 	}
 	if wf.closed != nil {
 		// The workflow may have written its final record since we read it.
 		if cur, err := s.Store.GetRun(ctx, rec.ID); err == nil && ferry.RunEnded(cur.State) {
-			return cur, nil
+			return cur, false, nil
 		}
-		return *wf.closed, nil
+		return *wf.closed, false, nil
 	}
 	if !wf.answering {
-		return rec, nil
+		return rec, false, nil
 	}
 	qctx, cancel := context.WithTimeout(ctx, queryTimeout)
 	defer cancel()
 	v, err := s.Temporal.QueryWorkflow(qctx, rec.WorkflowID, rec.ID, workflows.QueryProgress)
-	var progress ferry.Run
+	var live ferry.Run
 	if err == nil {
-		err = v.Get(&progress)
+		err = v.Get(&live)
 	}
 	if err != nil {
 		// Running but not answering (workers down or busy): the record is
 		// the best we know.
 		s.Logger.WarnContext(ctx, "progress query failed", slog.String("run_id", rec.ID), slog.Any("error", err))
-		return rec, nil
+		return rec, false, nil
 	}
-	return mergeRun(rec, progress), nil
+	return mergeRun(rec, live), true, nil
 }
 
 // mergeRun lays the live progress over the stored record: the workflow
@@ -653,7 +662,11 @@ func (s *server) steerRun(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	if err := s.update(ctx, tc, rec, action, req); err != nil {
+	err = s.update(ctx, tc, rec, action, req)
+	// Whatever the update did, the progress read before it is no longer
+	// the truth: the next read asks the workflow.
+	s.progress.invalidate(rec.ID)
+	if err != nil {
 		s.error(w, r, err)
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -40,6 +41,15 @@ type Deps struct {
 	// in the clear and /codec/ answers 404.
 	PayloadKeys *codec.Keyring
 	Logger      *slog.Logger
+	// ProgressTTL is how long a live run's progress is reused (zero:
+	// DefaultProgressTTL; negative: never, every read asks Temporal).
+	ProgressTTL time.Duration
+	// TokenTTL is how long a checked token is trusted without reading the
+	// store again, and so how long a revocation made elsewhere may take to
+	// apply (zero: DefaultTokenTTL; negative: never, every request reads
+	// the store). Now, when set, is the clock of both caches (tests).
+	TokenTTL time.Duration
+	Now      func() time.Time
 }
 
 type server struct {
@@ -52,6 +62,10 @@ type server struct {
 	// codecHandler encodes and decodes with PayloadKeys (codec.go); CORS
 	// is done before authentication, so it adds none.
 	codecHandler http.Handler
+	// progress coalesces and briefly keeps live runs' progress (progress.go).
+	progress *progressCache
+	// tokens briefly keeps checked tokens (tokencache.go).
+	tokens *tokenCache
 }
 
 // New returns the API's handler.
@@ -65,6 +79,11 @@ func New(d Deps) http.Handler {
 	// Handlers see groups and runs through the request's project scope.
 	d.Store = scopedStore{d.Store}
 	s := &server{Deps: d, dataConverter: converter.GetDefaultDataConverter(), uiOrigin: codec.Origin(d.TemporalUIURL)}
+	s.progress = newProgressCache(ttlOr(d.ProgressTTL, DefaultProgressTTL))
+	s.tokens = newTokenCache(ttlOr(d.TokenTTL, DefaultTokenTTL))
+	if d.Now != nil {
+		s.progress.now, s.tokens.now = d.Now, d.Now
+	}
 	if d.PayloadKeys != nil {
 		s.dataConverter = codec.DataConverter(d.PayloadKeys)
 		s.codecHandler = codec.Handler(d.PayloadKeys, "")
@@ -74,4 +93,15 @@ func New(d Deps) http.Handler {
 		panic("server: " + err.Error())
 	}
 	return h
+}
+
+// ttlOr reads a cache lifetime of Deps: zero is the default, negative off.
+func ttlOr(ttl, def time.Duration) time.Duration {
+	switch {
+	case ttl == 0:
+		return def
+	case ttl < 0:
+		return 0
+	}
+	return ttl
 }

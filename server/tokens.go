@@ -95,6 +95,8 @@ func (s *server) getToken(w http.ResponseWriter, r *http.Request) {
 // record stays, for the audit log's sake.
 func (s *server) revokeToken(w http.ResponseWriter, r *http.Request) {
 	t, err := s.Store.RevokeToken(r.Context(), chi.URLParam(r, "id"), time.Now())
+	// Refused at once here, elsewhere within the token TTL.
+	s.tokens.forget(chi.URLParam(r, "id"))
 	if err != nil {
 		s.error(w, r, err)
 		return
