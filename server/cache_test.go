@@ -229,3 +229,77 @@ func mustTokens(t *testing.T, e *env) []ferry.Token {
 	require.NoError(t, err)
 	return ts
 }
+
+// listCountingStore is the test's real store, counting full group reads.
+type listCountingStore struct {
+	server.Store
+	lists atomic.Int64
+}
+
+func (c *listCountingStore) ListGroups(ctx context.Context, p ferry.Page) ([]ferry.Group, string, error) {
+	c.lists.Add(1)
+	return c.Store.ListGroups(ctx, p)
+}
+
+func (c *listCountingStore) GroupsVersion(ctx context.Context) (string, error) {
+	return c.Store.(interface {
+		GroupsVersion(context.Context) (string, error)
+	}).GroupsVersion(ctx)
+}
+
+// TestGroupListKeptByVersion: GET /v1/groups reads the groups once while
+// they do not change, answers the same bytes as a fresh read, and shows
+// every change at once, whoever made it (this API, or another process
+// writing the store as a worker does).
+func TestGroupListKeptByVersion(t *testing.T) {
+	var st *listCountingStore
+	e := newEnv(t, nil, func(d *server.Deps) {
+		st = &listCountingStore{Store: d.Store}
+		d.Store = st
+	})
+	a, b := "a-"+suffix(), "b-"+suffix()
+	e.seed(a, b)
+	names := func(r response) []string {
+		var page struct {
+			Items []ferry.Group `json:"items"`
+		}
+		require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+		require.NoError(t, json.Unmarshal(r.body, &page))
+		var out []string
+		for _, g := range page.Items {
+			out = append(out, g.Name+"@"+g.ActiveSite)
+		}
+		return out
+	}
+
+	first := e.do("GET", "/v1/groups", "")
+	require.Equal(t, []string{a + "@", b + "@"}, names(first))
+	lists := st.lists.Load()
+	for range 5 {
+		again := e.do("GET", "/v1/groups", "")
+		require.Equal(t, first.body, again.body)
+		require.Equal(t, "application/json", again.header.Get("Content-Type"))
+	}
+	require.Equal(t, lists, st.lists.Load(), "unchanged groups are not read again")
+	// Another page is kept apart.
+	require.Equal(t, []string{a + "@"}, names(e.do("GET", "/v1/groups?limit=1", "")))
+
+	ctx := context.Background()
+	// Written by another process (a run's worker records where it moved
+	// the group): the next list shows it.
+	require.NoError(t, e.store.SetGroupActiveSite(ctx, a, "site-b"))
+	require.Equal(t, []string{a + "@site-b", b + "@"}, names(e.do("GET", "/v1/groups", "")))
+	// Replaced, added and deleted through this API.
+	g := group(b)
+	g.RPOSeconds = 120
+	require.Equal(t, http.StatusOK, e.do("PUT", "/v1/groups/"+b, mustJSON(t, g)).status)
+	r := e.do("GET", "/v1/groups", "")
+	require.Contains(t, string(r.body), `"rpo_seconds":120`)
+	c := "c-" + suffix()
+	require.Equal(t, http.StatusCreated, e.do("PUT", "/v1/groups/"+c, mustJSON(t, group(c))).status)
+	require.Equal(t, []string{a + "@site-b", b + "@", c + "@"}, names(e.do("GET", "/v1/groups", "")))
+	require.NoError(t, e.store.DeleteGroup(ctx, a))
+	require.Equal(t, []string{b + "@", c + "@"}, names(e.do("GET", "/v1/groups", "")))
+	// A project-scoped token sees its own page, not the kept one.
+	require.Empty(t, names(e.as(e.roleTokens("other").viewer, "GET", "/v1/groups", "")))
+}

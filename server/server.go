@@ -66,6 +66,8 @@ type server struct {
 	progress *progressCache
 	// tokens briefly keeps checked tokens (tokencache.go).
 	tokens *tokenCache
+	// groupPages keeps encoded group lists by version (grouplist.go).
+	groupPages groupPages
 }
 
 // New returns the API's handler.

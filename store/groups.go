@@ -234,3 +234,17 @@ func (s *Store) SetGroupActiveSite(ctx context.Context, name, site string) error
 	}
 	return nil
 }
+
+// GroupsVersion names the state of the groups table: it changes with every
+// insert, update and delete of a group (each writes a row version with a
+// new xmin), so an answer built from the table at one version may be served
+// again while the version is the same. It reads no group's spec.
+func (s *Store) GroupsVersion(ctx context.Context) (string, error) {
+	var v string
+	err := s.pool.QueryRow(ctx, `SELECT count(*)::text || ':' ||
+		COALESCE(sum(hashtextextended(name || ':' || xmin::text, 0)), 0)::text FROM protection_groups`).Scan(&v)
+	if err != nil {
+		return "", fmt.Errorf("store: groups version: %w", err)
+	}
+	return v, nil
+}

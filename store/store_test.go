@@ -771,3 +771,48 @@ func TestReplaceReplicasDropsWhatIsGone(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, got)
 }
+
+// TestGroupsVersion: the version moves with every insert, update and
+// delete of a group, and stays while nothing is written.
+func TestGroupsVersion(t *testing.T) {
+	s := storetest.New(t)
+	ctx := context.Background()
+	version := func() string {
+		t.Helper()
+		v, err := s.GroupsVersion(ctx)
+		require.NoError(t, err)
+		require.NotEmpty(t, v)
+		return v
+	}
+	seen := map[string]bool{}
+	fresh := func(what string) {
+		t.Helper()
+		v := version()
+		require.False(t, seen[v], "the version after %s was seen before", what)
+		seen[v] = true
+		require.Equal(t, v, version(), "no write, same version")
+	}
+	fresh("nothing")
+	for _, site := range []string{"east", "west"} {
+		_, err := s.PutSite(ctx, ferry.Site{Name: site})
+		require.NoError(t, err)
+	}
+	require.Equal(t, version(), version())
+	g := ferry.Group{Name: "shop", PrimarySite: "east", DRSite: "west", RPOSeconds: 60}
+	g.Defaults()
+	_, err := s.PutGroup(ctx, g)
+	require.NoError(t, err)
+	fresh("an insert")
+	g.RPOSeconds = 120
+	_, err = s.PutGroup(ctx, g)
+	require.NoError(t, err)
+	fresh("an update")
+	require.NoError(t, s.SetGroupActiveSite(ctx, "shop", "west"))
+	fresh("an active site")
+	g.Name = "crm"
+	_, err = s.PutGroup(ctx, g)
+	require.NoError(t, err)
+	fresh("a second insert")
+	require.NoError(t, s.DeleteGroup(ctx, "shop"))
+	fresh("a delete")
+}
