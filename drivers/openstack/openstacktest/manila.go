@@ -415,6 +415,28 @@ func (m *Manila) spawn(tb testing.TB, name, bin string, args ...string) {
 	m.mu.Unlock()
 }
 
+// restart stops one of the harness's processes (its whole group) and
+// starts it again with the same arguments.
+func (m *Manila) restart(tb testing.TB, name, bin string, args ...string) {
+	tb.Helper()
+	m.mu.Lock()
+	p, ok := m.procs[name]
+	delete(m.procs, name)
+	m.mu.Unlock()
+	if ok {
+		_ = syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}
+	m.spawn(tb, name, bin, args...)
+}
+
 func contains(xs []string, s string) bool {
 	for _, x := range xs {
 		if x == s {
@@ -462,6 +484,11 @@ func (m *Manila) waitUp(tb testing.TB, limit time.Duration) {
 	}
 	m.mu.Unlock()
 	deadline := time.Now().Add(limit)
+	// Seen on a loaded machine: every share service up and reporting its
+	// pools every periodic_interval, yet the scheduler knowing only some of
+	// them for minutes. A scheduler asks every share service for its
+	// capabilities when it starts, so one restart is the remedy.
+	nudge, nudged := time.Now().Add(limit/3), false
 	var last string
 	for time.Now().Before(deadline) {
 		m.mu.Lock()
@@ -501,6 +528,11 @@ func (m *Manila) waitUp(tb testing.TB, limit time.Duration) {
 			}
 			if sched && up == len(want) && known == len(want) {
 				return
+			}
+			if !nudged && time.Now().After(nudge) && up == len(want) && known < len(want) {
+				nudged = true
+				tb.Logf("manila: the scheduler knows %d of %d backends' pools after %s: restarting it", known, len(want), limit/3)
+				m.restart(tb, "scheduler", "manila-scheduler", "--config-file", m.conf)
 			}
 			last = fmt.Sprintf("%d of %d share services up, scheduler up: %v, pools the scheduler knows: %d of %d (%v)", up, len(want), sched, known, len(want), perr)
 		} else {
