@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sync"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/ferrydr/ferry"
 )
@@ -35,8 +38,9 @@ const maxGroupPages = 32
 // was, and served while a read of the version (one small query, no spec)
 // finds it unchanged: never staler than the store.
 type groupPages struct {
-	mu    sync.Mutex
-	pages map[groupPageKey]groupPage
+	flight singleflight.Group
+	mu     sync.Mutex
+	pages  map[groupPageKey]groupPage
 }
 
 type groupPageKey struct {
@@ -76,10 +80,32 @@ func (s *server) listGroups(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	items, next, err := s.Store.ListGroups(ctx, p)
+	// Requests that miss together build the page once (they share the
+	// project, so the scope; one going away does not fail the others).
+	v, err, _ := s.groupPages.flight.Do(fmt.Sprintf("%q %q %d %q", key.project, key.token, key.limit, version), func() (any, error) {
+		return s.encodeGroups(context.WithoutCancel(ctx), p)
+	})
 	if err != nil {
 		s.error(w, r, err)
 		return
+	}
+	body := v.([]byte)
+	if version != "" {
+		s.groupPages.mu.Lock()
+		if s.groupPages.pages == nil || len(s.groupPages.pages) >= maxGroupPages {
+			s.groupPages.pages = map[groupPageKey]groupPage{}
+		}
+		s.groupPages.pages[key] = groupPage{version: version, body: body}
+		s.groupPages.mu.Unlock()
+	}
+	writeRaw(w, body)
+}
+
+// encodeGroups reads a page of groups and encodes it as listItems would.
+func (s *server) encodeGroups(ctx context.Context, p ferry.Page) ([]byte, error) {
+	items, next, err := s.Store.ListGroups(ctx, p)
+	if err != nil {
+		return nil, err
 	}
 	if items == nil {
 		items = []ferry.Group{}
@@ -88,18 +114,9 @@ func (s *server) listGroups(w http.ResponseWriter, r *http.Request) {
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false) // as writeJSON
 	if err := enc.Encode(list[ferry.Group]{Items: items, NextPageToken: next}); err != nil {
-		s.error(w, r, err)
-		return
+		return nil, fmt.Errorf("encode groups: %w", err)
 	}
-	if version != "" {
-		s.groupPages.mu.Lock()
-		if s.groupPages.pages == nil || len(s.groupPages.pages) >= maxGroupPages {
-			s.groupPages.pages = map[groupPageKey]groupPage{}
-		}
-		s.groupPages.pages[key] = groupPage{version: version, body: buf.Bytes()}
-		s.groupPages.mu.Unlock()
-	}
-	writeRaw(w, buf.Bytes())
+	return buf.Bytes(), nil
 }
 
 // writeRaw answers 200 with an encoded JSON body.
