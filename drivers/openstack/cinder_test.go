@@ -376,3 +376,45 @@ func TestUnreachableSite(t *testing.T) {
 	_, err = a.BackendStatus(ctx, "nope")
 	require.True(t, drivers.IsPermanent(err), "unknown backend: %v", err)
 }
+
+// A Keystone cloud whose identity endpoint does not answer: every service's
+// client fails Unreachable, naming the cloud, and never shows the password.
+func TestUnreachableKeystone(t *testing.T) {
+	dir := t.TempDir()
+	clouds := filepath.Join(dir, "clouds.yaml")
+	require.NoError(t, os.WriteFile(clouds, []byte(`clouds:
+  prod:
+    auth:
+      auth_url: http://127.0.0.1:9/v3
+      username: ferry
+      password: s3cr3t-pw
+      project_name: admin
+      user_domain_name: Default
+      project_domain_name: Default
+    region_name: RegionOne
+`), 0o600))
+	a, err := openstack.New(openstack.Config{
+		CloudsFile: clouds,
+		Sites:      map[string]openstack.Site{"east": {Cloud: "prod", Region: "RegionOne"}},
+		Backends: map[string]openstack.Backend{
+			"vol":   {Site: "east", Host: "h@b"},
+			"files": {Site: "east", Service: openstack.ServiceShare, Host: "m@f", AvailabilityZone: "az"},
+		},
+		StateDir: dir,
+		Timeout:  5 * time.Second,
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, s := range a.Support(ctx) {
+		require.Contains(t, s.Error, `cloud "prod": authenticate`, "%s/%s", s.Site, s.Service)
+		require.NotContains(t, s.Error, "s3cr3t-pw")
+	}
+	_, err = a.BackendStatus(ctx, "vol")
+	require.Equal(t, drivers.Unreachable, drivers.Kind(err), fmt.Sprint(err))
+	_, err = a.BackendStatus(ctx, "files")
+	require.Equal(t, drivers.Unreachable, drivers.Kind(err), fmt.Sprint(err))
+	_, err = a.Health(ctx, "east", []string{"web-1"})
+	require.Equal(t, drivers.Unreachable, drivers.Kind(err), fmt.Sprint(err))
+	require.NotContains(t, fmt.Sprint(err), "s3cr3t-pw")
+}

@@ -110,25 +110,9 @@ func serviceClient(ctx context.Context, path string, site Site, svc serviceType,
 		}
 		return sc, ex, nil
 	}
-	opts := []clouds.ParseOption{clouds.WithCloudName(site.Cloud), clouds.WithLocations(path)}
-	if site.Region != "" {
-		opts = append(opts, clouds.WithRegion(site.Region))
-	}
-	ao, eo, tlsConfig, err := clouds.Parse(opts...)
-	if err != nil {
-		return nil, ex, fmt.Errorf("cloud %q: %v", site.Cloud, err)
-	}
-	pc, err := gcopenstack.NewClient(ao.IdentityEndpoint)
+	pc, eo, err := keystone(ctx, path, site, httpc)
 	if err != nil {
 		return nil, ex, err
-	}
-	if tlsConfig != nil {
-		httpc.Transport = &http.Transport{TLSClientConfig: tlsConfig}
-	}
-	pc.HTTPClient = httpc
-	ao.AllowReauth = true
-	if err := gcopenstack.Authenticate(ctx, pc, ao); err != nil {
-		return nil, ex, fmt.Errorf("cloud %q: authenticate: %w", site.Cloud, err)
 	}
 	var sc *gophercloud.ServiceClient
 	switch svc {
@@ -150,6 +134,34 @@ func serviceClient(ctx context.Context, path string, site Site, svc serviceType,
 		overrideEndpoint(sc, svc, override)
 	}
 	return sc, ex, nil
+}
+
+// keystone authenticates a site's cloud with Keystone through gophercloud's
+// own clouds.yaml reader (password, token and application credentials,
+// secure.yaml merged; the site's region overrides region_name) and returns
+// the provider and the endpoint options for the catalog.
+func keystone(ctx context.Context, path string, site Site, httpc http.Client) (*gophercloud.ProviderClient, gophercloud.EndpointOpts, error) {
+	opts := []clouds.ParseOption{clouds.WithCloudName(site.Cloud), clouds.WithLocations(path)}
+	if site.Region != "" {
+		opts = append(opts, clouds.WithRegion(site.Region))
+	}
+	ao, eo, tlsConfig, err := clouds.Parse(opts...)
+	if err != nil {
+		return nil, eo, fmt.Errorf("cloud %q: %v", site.Cloud, err)
+	}
+	pc, err := gcopenstack.NewClient(ao.IdentityEndpoint)
+	if err != nil {
+		return nil, eo, err
+	}
+	if tlsConfig != nil {
+		httpc.Transport = &http.Transport{TLSClientConfig: tlsConfig}
+	}
+	pc.HTTPClient = httpc
+	ao.AllowReauth = true
+	if err := gcopenstack.Authenticate(ctx, pc, ao); err != nil {
+		return nil, eo, fmt.Errorf("cloud %q: authenticate: %w", site.Cloud, err)
+	}
+	return pc, eo, nil
 }
 
 // apiVersionPath is the version path gophercloud appends to the catalog

@@ -12,7 +12,6 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	gcopenstack "github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/noauth"
-	"github.com/gophercloud/gophercloud/v2/openstack/config/clouds"
 	"gopkg.in/yaml.v3"
 )
 
@@ -219,25 +218,9 @@ func blockStorageClient(ctx context.Context, path string, site Site, timeout tim
 		sc, err := noauth.NewBlockStorageNoAuthV3(pc, noauth.EndpointOpts{CinderEndpoint: ex.BlockStorageEndpointOverride})
 		return sc, ex, err
 	}
-	opts := []clouds.ParseOption{clouds.WithCloudName(site.Cloud), clouds.WithLocations(path)}
-	if site.Region != "" {
-		opts = append(opts, clouds.WithRegion(site.Region))
-	}
-	ao, eo, tlsConfig, err := clouds.Parse(opts...)
-	if err != nil {
-		return nil, ex, fmt.Errorf("cloud %q: %v", site.Cloud, err)
-	}
-	pc, err := gcopenstack.NewClient(ao.IdentityEndpoint)
+	pc, eo, err := keystone(ctx, path, site, httpc)
 	if err != nil {
 		return nil, ex, err
-	}
-	if tlsConfig != nil {
-		httpc.Transport = &http.Transport{TLSClientConfig: tlsConfig}
-	}
-	pc.HTTPClient = httpc
-	ao.AllowReauth = true
-	if err := gcopenstack.Authenticate(ctx, pc, ao); err != nil {
-		return nil, ex, fmt.Errorf("cloud %q: authenticate: %w", site.Cloud, err)
 	}
 	sc, err := gcopenstack.NewBlockStorageV3(pc, eo)
 	if err != nil {
