@@ -129,7 +129,7 @@ func (a *Activities) BackendPrecheck(ctx context.Context, in BackendPlanInput) (
 		}
 		tb, err := a.Store.GetBackend(ctx, target)
 		if err != nil {
-			return BackendPlan{}, precheckErr("replication target %s of %s: %v", target, b.Name, err)
+			return BackendPlan{}, storeErr(err, "replication target %s of %s", target, b.Name)
 		}
 		p.TargetBackend, p.TargetSite = tb.Name, tb.Site
 		p.Serving, p.ActiveBackendID = tb.Name, p.TargetID

@@ -138,6 +138,9 @@ func (a *Activities) assess(ctx context.Context, in PlanInput) (Assessment, erro
 		err error
 	}
 	routes := map[string]route{}
+	// readErr is a failure to read the inventory: the assessment cannot be
+	// made, which is not an unmet precondition.
+	var readErr error
 	add := func(resource, primaryBackend string) {
 		r, ok := routes[primaryBackend]
 		if !ok {
@@ -145,6 +148,12 @@ func (a *Activities) assess(ctx context.Context, in PlanInput) (Assessment, erro
 			routes[primaryBackend] = r
 		}
 		src, dst, err := r.src, r.dst, r.err
+		if err != nil && !isPrecheck(err) {
+			if readErr == nil {
+				readErr = err
+			}
+			return
+		}
 		if err != nil {
 			routed = check("route of "+resource, false, "%s", message(err))
 			return
@@ -163,6 +172,9 @@ func (a *Activities) assess(ctx context.Context, in PlanInput) (Assessment, erro
 	}
 	for _, sh := range g.Shares {
 		add(sh.Name, sh.Backend)
+	}
+	if readErr != nil {
+		return as, readErr
 	}
 	sort.Strings(order)
 	for _, k := range order {
@@ -263,7 +275,7 @@ type routeTarget struct {
 func (a *Activities) route(ctx context.Context, primaryBackend, sourceSite, targetSite string) (ferry.Backend, routeTarget, error) {
 	primary, err := a.Store.GetBackend(ctx, primaryBackend)
 	if err != nil {
-		return ferry.Backend{}, routeTarget{}, precheckErr("backend %s: %v", primaryBackend, err)
+		return ferry.Backend{}, routeTarget{}, storeErr(err, "backend %s", primaryBackend)
 	}
 	// Backends one hop from the primary: the primary itself and its targets.
 	candidates := map[string]ferry.Backend{primary.Name: primary}
@@ -271,7 +283,7 @@ func (a *Activities) route(ctx context.Context, primaryBackend, sourceSite, targ
 	for _, t := range primary.ReplicationTargets {
 		b, err := a.Store.GetBackend(ctx, t.Backend)
 		if err != nil {
-			return ferry.Backend{}, routeTarget{}, precheckErr("replication target %s of %s: %v", t.Backend, primary.Name, err)
+			return ferry.Backend{}, routeTarget{}, storeErr(err, "replication target %s of %s", t.Backend, primary.Name)
 		}
 		candidates[b.Name] = b
 		targetIDs[b.Name] = t.ID
@@ -308,6 +320,25 @@ func resourceKind(g ferry.Group, name string) string {
 		}
 	}
 	return "volume"
+}
+
+// storeErr is a failed read of the inventory: a missing item is the
+// precheck's refusal; anything else (the database restarting, a dropped
+// connection) is an error the activity's retries wait out, never a reason
+// to refuse the run.
+func storeErr(err error, format string, args ...any) error {
+	what := fmt.Sprintf(format, args...)
+	if ferry.ErrorCode(err) == ferry.ENotFound {
+		return precheckErr("%s: %v", what, err)
+	}
+	return fmt.Errorf("precheck: read %s: %w", what, err)
+}
+
+// isPrecheck says whether err is a precheck's refusal rather than a
+// failure to check.
+func isPrecheck(err error) bool {
+	var app *temporal.ApplicationError
+	return errors.As(err, &app) && app.Type() == ErrPrecheck
 }
 
 func precheckErr(format string, args ...any) error {

@@ -84,12 +84,12 @@ type reference struct {
 }
 
 // verifyRun checks everything the chaos suite promises about one ended run
-// and returns what it counts: whether it ended as expected, duplicate side
+// and fills in what it counts: whether it ended as expected, duplicate side
 // effects since it started, leaked resources and writes lost beyond the
-// reported number. Record defects fail the test on the spot.
-func (cs *chaosSystem) verifyRun(t *testing.T, ctx context.Context, end ferry.Run, b baseline, e expectation) runOutcome {
+// reported number. Record defects fail the test on the spot (and the run
+// then counts as not completed, see chaosTally.track).
+func (cs *chaosSystem) verifyRun(t *testing.T, ctx context.Context, end ferry.Run, b baseline, e expectation, o *runOutcome) {
 	t.Helper()
-	var o runOutcome
 	o.Completed = end.State == e.state
 	if !o.Completed {
 		t.Errorf("run %s ended %s (%s), want %s", end.ID, end.State, end.Message, e.state)
@@ -173,7 +173,6 @@ func (cs *chaosSystem) verifyRun(t *testing.T, ctx context.Context, end ferry.Ru
 	}
 
 	cs.verifyRecord(t, ctx, end, e)
-	return o
 }
 
 // verifyRecord holds the run's record in PostgreSQL, and its children's,

@@ -86,10 +86,10 @@ func referenceJob(sc *killScenario, out **reference, tally *chaosTally) chaosJob
 		cs.home(t, ctx)
 		sc.prepare(t, ctx, cs)
 		b := cs.baseline(t, ctx, sc.expect.resources)
+		o := tally.track(t, sc.name, 0)
 		resp := cs.start(t, ctx, sc.req)
 		end := cs.waitEnd(t, ctx, resp.ID)
-		e := sc.expect
-		tally.add(sc.name, cs.verifyRun(t, ctx, end, b, e))
+		cs.verifyRun(t, ctx, end, b, sc.expect, o)
 
 		ref := &reference{run: cs.storedRun(t, ctx, end.ID), children: map[string]ferry.Run{}, activities: map[string][]scheduledActivity{}}
 		var err error
@@ -126,6 +126,7 @@ func killJob(kp killPoint, ref *reference, tally *chaosTally) chaosJob {
 		e := sc.expect
 		e.ref = ref
 		b := cs.baseline(t, ctx, e.resources)
+		o := tally.track(t, sc.name, 1)
 		armed := kp.inside != nil && kp.inside.fault != nil && kp.inside.armed
 		if kp.inside != nil && kp.inside.fault != nil && !armed {
 			_, err := cs.sim.InjectFault(ctx, *kp.inside.fault)
@@ -157,9 +158,7 @@ func killJob(kp killPoint, ref *reference, tally *chaosTally) chaosJob {
 		require.NoError(t, err)
 		cs.restartWorker(t, 0)
 		end := cs.waitEnd(t, ctx, resp.ID)
-		o := cs.verifyRun(t, ctx, end, b, e)
-		o.KillPoints = 1
-		tally.add(sc.name, o)
+		cs.verifyRun(t, ctx, end, b, e, o)
 		where := "in flight"
 		if closed {
 			where = "after it ended"

@@ -132,11 +132,17 @@ func (p *privatePG) start() error {
 	return nil
 }
 
+// running says whether the server runs (pg_ctl status).
+func (p *privatePG) running() bool {
+	_, err := p.run("pg_ctl", "-D", filepath.Join(p.dir, "data"), "status")
+	return err == nil
+}
+
 // stop stops the server; "immediate" is a crash: no checkpoint, every
 // connection cut, recovery from the WAL at the next start.
 func (p *privatePG) stop(mode string) error {
-	if _, err := p.run("pg_ctl", "-D", filepath.Join(p.dir, "data"), "status"); err != nil {
-		return nil // not running
+	if !p.running() {
+		return nil
 	}
 	if out, err := p.run("pg_ctl", "-D", filepath.Join(p.dir, "data"), "-m", mode, "-w", "-t", "60", "-s", "stop"); err != nil {
 		return fmt.Errorf("stop private PostgreSQL: %w: %s", err, out)

@@ -352,6 +352,17 @@ func (cs *chaosSystem) runUncut(t *testing.T, ctx context.Context, req apiclient
 func (cs *chaosSystem) home(t *testing.T, ctx context.Context) {
 	t.Helper()
 	cs.bind(t)
+	// A job that failed half way may have left a process down.
+	if !cs.workers[0].running() {
+		require.NoError(t, cs.workers[0].start())
+	}
+	if !cs.temporal.p.running() {
+		require.NoError(t, cs.temporal.p.start())
+		require.NoError(t, cs.temporal.waitReady())
+	}
+	if !cs.pg.running() {
+		require.NoError(t, cs.pg.start())
+	}
 	require.NoError(t, cs.sim.ClearFaults(ctx))
 	for _, s := range []string{siteA, siteB} {
 		require.NoError(t, cs.sim.SetSiteDown(ctx, s, false))

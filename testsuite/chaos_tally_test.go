@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"testing"
 )
 
 // chaosRow is one line of the chaos table: what a scenario tried and the
@@ -44,6 +45,20 @@ func (t *chaosTally) row(name string) *chaosRow {
 		t.order = append(t.order, name)
 	}
 	return r
+}
+
+// track counts one run in a scenario's row when the job's test ends,
+// however it ends: the run of a job that failed counts as not completed,
+// with the defects found before it failed.
+func (t *chaosTally) track(tt *testing.T, scenario string, killPoints int) *runOutcome {
+	o := &runOutcome{KillPoints: killPoints}
+	tt.Cleanup(func() {
+		if tt.Failed() {
+			o.Completed = false
+		}
+		t.add(scenario, *o)
+	})
+	return o
 }
 
 // add folds one run's outcome into its scenario's row.

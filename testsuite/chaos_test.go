@@ -193,6 +193,7 @@ func restartJob(row, what string, at pick, ref *reference, tally *chaosTally, cu
 		e := sc.expect
 		e.ref = ref
 		b := cs.baseline(t, ctx, e.resources)
+		o := tally.track(t, row, 1)
 		if at.inside && at.activity == "Promote" {
 			_, err := cs.sim.InjectFault(ctx, *slowPromote(siteB, 2))
 			require.NoError(t, err)
@@ -206,9 +207,7 @@ func restartJob(row, what string, at pick, ref *reference, tally *chaosTally, cu
 		cut(t, cs)
 		cutAt := time.Now()
 		end := cs.waitEnd(t, ctx, resp.ID)
-		o := cs.verifyRun(t, ctx, end, b, e)
-		o.KillPoints = 1
-		tally.add(row, o)
+		cs.verifyRun(t, ctx, end, b, e, o)
 		tally.point("%s: %s; run %s %s %s after it", row, label, end.ID, end.State, time.Since(cutAt).Round(time.Second))
 	}}
 }
@@ -335,6 +334,7 @@ func oldPrimaryJob(at string, tally *chaosTally) chaosJob {
 		}()
 		sc.prepare(t, ctx, cs)
 		b := cs.baseline(t, ctx, shop)
+		o := tally.track(t, rowOldPrimary, 0)
 		resp := cs.start(t, ctx, sc.req)
 		if at != "" {
 			_, err := cs.awaitActivity(ctx, resp.WorkflowID, resp.ID, at, 1)
@@ -363,15 +363,15 @@ func oldPrimaryJob(at string, tally *chaosTally) chaosJob {
 				require.True(t, be.Fenced, "%s not fenced after the unplanned failover", be.Name)
 			}
 		}
-		o := cs.verifyRun(t, ctx, end, b, sc.expect)
-		tally.add(rowOldPrimary, o)
+		cs.verifyRun(t, ctx, end, b, sc.expect, o)
 
 		// Reprotect (here: the failback, which reprotects first) is what
 		// makes site-a take writes again, once the group runs there.
 		fb := cs.baseline(t, ctx, shop)
 		watch.forbid("")
+		ob := tally.track(t, rowOldPrimary, 0)
 		back := cs.runUncut(t, ctx, apiclient.StartRunRequest{Kind: ferry.KindFailback, Group: "shop"})
-		tally.add(rowOldPrimary, cs.verifyRun(t, ctx, back, fb, killScenarios()[2].expect))
+		cs.verifyRun(t, ctx, back, fb, killScenarios()[2].expect, ob)
 		for _, r := range shop {
 			_, err := cs.sim.WriteAt(ctx, r, siteA, 1)
 			require.NoError(t, err, "after the failback %s takes writes at home again", r)
@@ -431,6 +431,7 @@ func pauseJob(row, name string, tally *chaosTally,
 		sc := plannedShop()
 		cs.home(t, ctx)
 		b := cs.baseline(t, ctx, sc.expect.resources)
+		o := tally.track(t, row, 0)
 		resp := cs.start(t, ctx, sc.req)
 		breakIt(t, ctx, cs, resp)
 		r := cs.waitState(t, ctx, resp.ID, ferry.RunPaused)
@@ -438,9 +439,8 @@ func pauseJob(row, name string, tally *chaosTally,
 		heal(t, ctx, cs)
 		cs.steer(t, ctx, resp.ID, decision)
 		end := cs.waitEnd(t, ctx, resp.ID)
-		o := cs.verifyRun(t, ctx, end, b, sc.expect)
+		cs.verifyRun(t, ctx, end, b, sc.expect, o)
 		after(t, ctx, cs, end, failed)
-		tally.add(row, o)
 		tally.note("%s: paused with %q; %s completed it", row, r.Message, decision)
 	}}
 }
@@ -560,6 +560,7 @@ func twoWorkersJob(tally *chaosTally) chaosJob {
 			sites: sitesOf(siteB, "crm"), groups: map[string]string{"crm": siteB}}
 		bs := cs.baseline(t, ctx, shopSc.expect.resources)
 		bc := cs.baseline(t, ctx, crmExpect.resources)
+		so, co := tally.track(t, rowTwoWorkers, 1), tally.track(t, rowTwoWorkers, 0)
 		shop := cs.start(t, ctx, shopSc.req)
 		crm := cs.start(t, ctx, apiclient.StartRunRequest{Kind: ferry.KindFailover, Group: "crm", Mode: ferry.ModePlanned,
 			Options: apiclient.RunOptions{SkipApproval: true}})
@@ -582,10 +583,8 @@ func twoWorkersJob(tally *chaosTally) chaosJob {
 		for _, r := range ends {
 			require.NotEmpty(t, r.ID, "a run did not end; logs in %s", cs.logs)
 		}
-		so := cs.verifyRun(t, ctx, ends[0], bs, shopSc.expect)
-		so.KillPoints = 1
-		tally.add(rowTwoWorkers, so)
-		tally.add(rowTwoWorkers, cs.verifyRun(t, ctx, ends[1], bc, crmExpect))
+		cs.verifyRun(t, ctx, ends[0], bs, shopSc.expect, so)
+		cs.verifyRun(t, ctx, ends[1], bc, crmExpect, co)
 		tally.point("%s: worker-1 killed inside shop's first boot; shop %s and crm %s ended %s and %s within %s, on worker-2",
 			rowTwoWorkers, shop.ID, crm.ID, ends[0].State, ends[1].State, time.Since(killed).Round(time.Second))
 		cs.restartWorker(t, 0)
