@@ -27,8 +27,18 @@ const public = "public"
 // groups and their runs only, whatever the route (scope.go). Some run kinds
 // need more than the route's role (kindRoles).
 var routeRoles = map[string]string{
-	"GET /healthz": public,
-	"GET /readyz":  public,
+	"GET /healthz":         public,
+	"GET /readyz":          public,
+	"GET /v1/openapi.json": public,
+	"GET /v1/whoami":       ferry.RoleViewer,
+	// Prometheus scrapes with a viewer token (docs/metrics.md): the
+	// metrics name every group and site.
+	"GET /metrics": ferry.RoleViewer,
+	// The dashboard's pages and assets hold no data: they ask the user
+	// for a token and call the API with it.
+	"GET /":     public,
+	"GET /ui":   public,
+	"GET /ui/*": public,
 
 	"GET /v1/sites":           ferry.RoleViewer,
 	"GET /v1/sites/{name}":    ferry.RoleViewer,
@@ -135,19 +145,27 @@ func checkRouteTable(r chi.Routes) error {
 // openPaths are the paths of public routes: requests to them are not
 // authenticated. Every other path is, before routing, so that an
 // unauthenticated caller learns nothing, not even which routes exist.
-var openPaths = func() map[string]bool {
+// openPrefixes are the public routes ending in "/*" (the dashboard's
+// assets): every path under them is public.
+var openPaths, openPrefixes = func() (map[string]bool, []string) {
 	out := map[string]bool{}
+	var prefixes []string
 	for k, role := range routeRoles {
 		if role != public {
 			continue
 		}
 		_, path, _ := strings.Cut(k, " ")
-		if strings.Contains(path, "{") {
-			panic("server: a public route must have a fixed path: " + k)
+		if strings.Contains(path, "{") || strings.Contains(strings.TrimSuffix(path, "/*"), "*") {
+			panic("server: a public route must have a fixed path or end in /*: " + k)
+		}
+		if p, ok := strings.CutSuffix(path, "*"); ok {
+			prefixes = append(prefixes, p)
+			continue
 		}
 		out[path] = true
 	}
-	return out
+	sort.Strings(prefixes)
+	return out, prefixes
 }()
 
 const principalKey ctxKey = 1
@@ -185,7 +203,7 @@ func (e *forbiddenError) Error() string { return e.Msg }
 // client sent is ever looked up, logged nowhere.
 func (s *server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if openPaths[r.URL.Path] {
+		if isOpenPath(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -207,6 +225,19 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, tok)))
 	})
+}
+
+// isOpenPath reports whether path belongs to a public route.
+func isOpenPath(path string) bool {
+	if openPaths[path] {
+		return true
+	}
+	for _, p := range openPrefixes {
+		if strings.HasPrefix(path, p) && !strings.Contains(path, "..") {
+			return true
+		}
+	}
+	return false
 }
 
 // tokenOf returns the active token a request carries.

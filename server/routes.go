@@ -33,6 +33,15 @@ func (s *server) routes() *chi.Mux {
 func (s *server) handlers(r chi.Router) {
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
+	r.Get("/metrics", s.metrics)         // metrics.go
+	r.Get("/v1/openapi.json", s.openapi) // openapi.go
+	r.Get("/v1/whoami", s.whoami)
+
+	// The dashboard (ui.go): static pages that ask for a token and call
+	// the API like any client.
+	r.Get("/", s.toDashboard)
+	r.Get("/ui", s.toDashboard)
+	r.Get("/ui/*", s.dashboard)
 
 	sites, backends, groups := s.sites(), s.backends(), s.groups()
 

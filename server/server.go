@@ -50,6 +50,8 @@ type Deps struct {
 	// the store). Now, when set, is the clock of both caches (tests).
 	TokenTTL time.Duration
 	Now      func() time.Time
+	// Metrics, when set, serves GET /metrics (Prometheus' exposition).
+	Metrics http.Handler
 }
 
 type server struct {
