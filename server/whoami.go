@@ -16,6 +16,8 @@ type whoamiAnswer struct {
 	Roles []string `json:"roles"`
 	// TemporalUIURL is where the runs' histories are read, if configured.
 	TemporalUIURL string `json:"temporal_ui_url,omitempty"`
+	// Namespace is the Temporal namespace the runs live in (the UI's links).
+	Namespace string `json:"namespace,omitempty"`
 }
 
 func (s *server) whoami(w http.ResponseWriter, r *http.Request) {
@@ -26,5 +28,5 @@ func (s *server) whoami(w http.ResponseWriter, r *http.Request) {
 			roles = append(roles, role)
 		}
 	}
-	writeJSON(w, http.StatusOK, whoamiAnswer{Name: p.Name, Role: p.Role, Project: p.Project, Roles: roles, TemporalUIURL: s.TemporalUIURL})
+	writeJSON(w, http.StatusOK, whoamiAnswer{Name: p.Name, Role: p.Role, Project: p.Project, Roles: roles, TemporalUIURL: s.TemporalUIURL, Namespace: s.Namespace})
 }
