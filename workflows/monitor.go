@@ -131,6 +131,7 @@ func MonitorWorkflow(ctx workflow.Context, in MonitorInput) error {
 	if err := m.setup(ctx); err != nil {
 		return err
 	}
+	publishState(ctx, m.monitorState)
 	for ticks := 0; ; {
 		if !m.state.Paused {
 			m.tick(ctx)

@@ -45,6 +45,7 @@ func (w *runner) begin(ctx workflow.Context, run ferry.Run, maxAttempts int, com
 	if err := w.setup(ctx); err != nil {
 		return err
 	}
+	publishState(ctx, func() string { return w.run.State })
 	w.expect(steps...)
 	return nil
 }

@@ -84,7 +84,16 @@ func registerSearchAttributes(ctx context.Context, c client.Client, namespace st
 	}
 	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: want})
 	if err != nil {
-		return fmt.Errorf("add search attributes: %w", err)
+		// Runs upsert FerryRunState, and Temporal holds a run that upserts
+		// an unregistered attribute: say exactly what an admin must run.
+		cmd := fmt.Sprintf("temporal operator search-attribute create --namespace %s", namespace)
+		for _, name := range workflows.SearchAttributeNames {
+			if _, ok := want[name]; ok {
+				cmd += " --name " + name
+			}
+		}
+		cmd += " --type Keyword"
+		return fmt.Errorf("add search attributes: %w; register them as a Temporal admin: %s (docs/temporal-ui.md)", err, cmd)
 	}
 	return nil
 }
@@ -183,6 +192,11 @@ func runWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, args
 		return err
 	}
 	defer c.Close()
+	// Runs upsert FerryRunState: a worker upgraded before the API registers
+	// it must not leave them retrying on an unregistered attribute.
+	if err := registerSearchAttributes(ctx, c, cfg.TemporalNamespace); err != nil {
+		logger.Warn("search attributes not registered", "error", err)
+	}
 	set := simDrivers(sim.NewClient(simURL, &http.Client{Timeout: 5 * time.Minute}))
 	if cfg.DriversFile != "" {
 		if set, err = loadDrivers(ctx, cfg.DriversFile, logger); err != nil {

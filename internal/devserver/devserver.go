@@ -39,7 +39,10 @@ func BinaryPath() string {
 }
 
 // SearchAttributeArgs are the dev server flags that register Ferry's search
-// attributes, so runs can be filtered by group, site and kind in the UI.
+// attributes (workflows.SearchAttributeNames), so runs can be filtered by
+// group, site, kind and state in the UI. A run upserts its state as it
+// goes, and Temporal fails the workflow task of a run that upserts an
+// unregistered attribute: every dev server Ferry starts passes these.
 func SearchAttributeArgs() []string {
 	var args []string
 	for _, name := range workflows.SearchAttributeNames {
