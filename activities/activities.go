@@ -34,6 +34,14 @@ type Activities struct {
 	PerBackend *BackendLimit
 	// BootWave, when above 0, is how many servers of a tier boot at once.
 	BootWave int
+	// Runs, when set, is told of every run record RecordRun stored (the
+	// worker's metrics observe durations there).
+	Runs RunObserver
+}
+
+// RunObserver is told of each run's final record once it is stored.
+type RunObserver interface {
+	RunRecorded(ferry.Run)
 }
 
 // Error types that workflows and operators see in application errors.

@@ -735,6 +735,9 @@ func (a *Activities) RecordRun(ctx context.Context, in RecordInput) error {
 	if err := a.Store.FinishRun(ctx, in.Run); err != nil {
 		return fmt.Errorf("record run %s: %w", in.Run.ID, err)
 	}
+	if a.Runs != nil {
+		a.Runs.RunRecorded(in.Run)
+	}
 	return nil
 }
 

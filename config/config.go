@@ -40,6 +40,11 @@ type Config struct {
 	// MonitorInterval is how often each backend's replication monitor reads
 	// its replicas (the workers start one monitor per backend).
 	MonitorInterval time.Duration `env:"MONITOR_INTERVAL" envDefault:"5m"`
+	// MetricsAddr is where `ferry worker` serves its Prometheus metrics
+	// (plain HTTP, GET /metrics, no token: bind it to a private address);
+	// empty serves none. The API serves its own on /metrics, and `ferry
+	// dev` serves everything there (docs/metrics.md).
+	MetricsAddr string `env:"METRICS_ADDR"`
 	// Worker tuning (docs/benchmarks.md): concurrent activity and workflow
 	// task slots, and how many long polls each worker keeps open per task
 	// kind (the SDK's default is 2; more pollers pick up a burst of tasks,

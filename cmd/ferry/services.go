@@ -27,6 +27,7 @@ import (
 	"github.com/ferrydr/ferry/drivers"
 	"github.com/ferrydr/ferry/drivers/sim"
 	"github.com/ferrydr/ferry/internal/devserver"
+	"github.com/ferrydr/ferry/metrics"
 	"github.com/ferrydr/ferry/server"
 	"github.com/ferrydr/ferry/store"
 	"github.com/ferrydr/ferry/worker"
@@ -43,8 +44,11 @@ func clientOptions(cfg config.Config, logger *slog.Logger) client.Options {
 
 // dialTemporal connects to Temporal, waiting for it to come up: services
 // start in any order.
-func dialTemporal(ctx context.Context, cfg config.Config, logger *slog.Logger) (client.Client, error) {
+func dialTemporal(ctx context.Context, cfg config.Config, logger *slog.Logger, with ...func(*client.Options)) (client.Client, error) {
 	opts := clientOptions(cfg, logger)
+	for _, f := range with {
+		f(&opts)
+	}
 	if err := secureTemporal(cfg, &opts); err != nil {
 		return nil, err
 	}
@@ -115,11 +119,15 @@ func serveHTTP(ctx context.Context, addr string, h http.Handler, logger *slog.Lo
 
 // apiHandler is the API; with a payload keyring it also serves the codec
 // server the Temporal UI calls, at /codec/.
-func apiHandler(cfg config.Config, st *store.Store, c client.Client, keys *codec.Keyring, logger *slog.Logger) http.Handler {
-	return server.New(server.Deps{
+func apiHandler(cfg config.Config, st *store.Store, c client.Client, keys *codec.Keyring, logger *slog.Logger, with ...func(*server.Deps)) http.Handler {
+	deps := server.Deps{
 		Store: st, Temporal: c, Namespace: cfg.TemporalNamespace, TaskQueue: cfg.TaskQueue,
 		TemporalUIURL: cfg.TemporalUIURL, PayloadKeys: keys, Logger: logger,
-	})
+	}
+	for _, f := range with {
+		f(&deps)
+	}
+	return server.New(deps)
 }
 
 func runServer(ctx context.Context, cfg config.Config, logger *slog.Logger, args []string, _ io.Writer) error {
@@ -133,7 +141,12 @@ func runServer(ctx context.Context, cfg config.Config, logger *slog.Logger, args
 	defer st.Close()
 	// A lazy client lets the API start before Temporal; /readyz says when
 	// both are reachable.
+	m, err := metrics.New()
+	if err != nil {
+		return err
+	}
 	opts := clientOptions(cfg, logger)
+	m.ClientOptions(&opts)
 	if err := secureTemporal(cfg, &opts); err != nil {
 		return err
 	}
@@ -142,6 +155,9 @@ func runServer(ctx context.Context, cfg config.Config, logger *slog.Logger, args
 		return fmt.Errorf("temporal client: %w", err)
 	}
 	defer c.Close()
+	if err := watchState(m, st, c, cfg, logger); err != nil {
+		return err
+	}
 	keys, err := cfg.PayloadKeys()
 	if err != nil {
 		return err
@@ -161,7 +177,7 @@ func runServer(ctx context.Context, cfg config.Config, logger *slog.Logger, args
 			}
 		}
 	}()
-	return serveAPI(ctx, cfg, apiHandler(cfg, st, c, keys, logger), logger)
+	return serveAPI(ctx, cfg, apiHandler(cfg, st, c, keys, logger, withMetrics(m)), logger)
 }
 
 func workerOptions(cfg config.Config) worker.Options {
@@ -187,7 +203,11 @@ func runWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, args
 		return err
 	}
 	defer st.Close()
-	c, err := dialTemporal(ctx, cfg, logger)
+	m, err := metrics.New()
+	if err != nil {
+		return err
+	}
+	c, err := dialTemporal(ctx, cfg, logger, m.ClientOptions)
 	if err != nil {
 		return err
 	}
@@ -206,16 +226,20 @@ func runWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, args
 	} else {
 		logger.Info("drivers: simulator", "sim_url", simURL)
 	}
-	acts := &activities.Activities{Drivers: set, Store: st}
+	acts := &activities.Activities{Drivers: m.Instrument(set), Store: st, Runs: m}
 	w := worker.New(c, cfg.TaskQueue, acts, workerOptions(cfg))
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	logger.Info("worker polling", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
 	go ensureMonitors(ctx, c, st, cfg, logger)
-	<-ctx.Done()
+	merr := serveWorkerMetrics(ctx, cfg, m, logger)
+	select {
+	case <-ctx.Done():
+	case err = <-merr:
+	}
 	w.Stop()
-	return nil
+	return err
 }
 
 // simOptions are the simulator's knobs, shared by `ferry sim` and `ferry dev`.
@@ -299,7 +323,12 @@ func runDev(ctx context.Context, cfg config.Config, logger *slog.Logger, args []
 		return err
 	}
 	defer stopTemporal()
-	c, err := dialTemporal(ctx, cfg, logger)
+	// One registry for everything: the API serves it on /metrics.
+	m, err := metrics.New()
+	if err != nil {
+		return err
+	}
+	c, err := dialTemporal(ctx, cfg, logger, m.ClientOptions)
 	if err != nil {
 		return err
 	}
@@ -347,7 +376,7 @@ func runDev(ctx context.Context, cfg config.Config, logger *slog.Logger, args []
 	if set, err = osd.wire(cfg.DataDir, cfg.SimAddr, inv, set, logger); err != nil {
 		return err
 	}
-	acts := &activities.Activities{Drivers: set, Store: st}
+	acts := &activities.Activities{Drivers: m.Instrument(set), Store: st, Runs: m}
 	w := worker.New(c, cfg.TaskQueue, acts, workerOptions(cfg))
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
@@ -360,10 +389,13 @@ func runDev(ctx context.Context, cfg config.Config, logger *slog.Logger, args []
 		cfg.MonitorInterval = 30 * time.Second
 	}
 	go ensureMonitors(ctx, c, st, cfg, logger)
+	if err := watchState(m, st, c, cfg, logger); err != nil {
+		return err
+	}
 
 	errc := make(chan error, 2)
 	go func() { errc <- serveHTTP(ctx, cfg.SimAddr, sim.NewHandler(cloud), logger, "simulator") }()
-	go func() { errc <- serveAPI(ctx, cfg, apiHandler(cfg, st, c, keys, logger), logger) }()
+	go func() { errc <- serveAPI(ctx, cfg, apiHandler(cfg, st, c, keys, logger, withMetrics(m)), logger) }()
 
 	api := apiScheme(cfg) + "://" + cfg.HTTPAddr
 	fmt.Fprintf(stdout, `
