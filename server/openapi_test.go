@@ -599,6 +599,24 @@ func (c *apiCheck) check(method, target, reqBody string, r response) {
 		c.t.Errorf("%s answered %d, which server/openapi.json does not list for it (body: %s)", op, r.status, r.body)
 		return
 	}
+	if _, query, ok := strings.Cut(target, "?"); ok {
+		documented := c.queryParams(docPath, method)
+		for _, kv := range strings.Split(query, "&") {
+			name, _, _ := strings.Cut(kv, "=")
+			if !slices.Contains(documented, name) {
+				c.t.Errorf("%s: query parameter %q is not documented for it (it documents %v)", op, name, documented)
+			}
+		}
+	}
+	headers, _ := resp["headers"].(map[string]any)
+	for name := range headers {
+		v := r.header.Get(name)
+		if v == "" {
+			c.t.Errorf("%s %d: the document lists the header %s, which the answer lacks", op, r.status, name)
+			continue
+		}
+		c.validate(fmt.Sprintf("%s %d header %s", op, r.status, name), respPtr+"/headers/"+escapePtr(name)+"/schema", "application/json", []byte(strconv.Quote(v)))
+	}
 	content, _ := resp["content"].(map[string]any)
 	if len(content) == 0 {
 		if len(r.body) != 0 {
@@ -625,6 +643,22 @@ func (c *apiCheck) check(method, target, reqBody string, r response) {
 		require.NoError(c.t, err)
 		c.validate(op+" request body", rbPtr+"/content/application~1json/schema", "application/json", []byte(reqBody))
 	}
+}
+
+// queryParams lists the query parameters documented for an operation.
+func (c *apiCheck) queryParams(docPath, method string) []string {
+	var out []string
+	for _, ptr := range []string{"/paths/" + escapePtr(docPath) + "/parameters", opPtr(docPath, method) + "/parameters"} {
+		v, _ := c.doc.at(ptr)
+		for i := range asSlice(v) {
+			_, p, err := c.doc.deref(ptr + "/" + strconv.Itoa(i))
+			require.NoError(c.t, err)
+			if p["in"] == "query" {
+				out = append(out, p["name"].(string))
+			}
+		}
+	}
+	return out
 }
 
 // validate checks a JSON body against the schema at ptr; other bodies
