@@ -81,6 +81,7 @@ type Group struct {
 	PrimarySite     string           `json:"primary_site" yaml:"primary_site"`
 	DRSite          string           `json:"dr_site" yaml:"dr_site"`
 	RPOSeconds      int              `json:"rpo_seconds" yaml:"rpo_seconds"`
+	RTOSeconds      int              `json:"rto_seconds,omitempty" yaml:"rto_seconds,omitempty"` // the RTO objective, 0: none
 	Consistency     string           `json:"consistency" yaml:"consistency"`
 	QuiescePolicy   string           `json:"quiesce_policy" yaml:"quiesce_policy"`
 	Priority        int              `json:"priority,omitempty" yaml:"priority,omitempty"`

@@ -157,6 +157,9 @@ func (g Group) Validate() error {
 	if g.RPOSeconds > 30*24*3600 {
 		return Invalid("rpo_seconds", "must be at most 30 days (2592000), got %d", g.RPOSeconds)
 	}
+	if g.RTOSeconds < 0 || g.RTOSeconds > 30*24*3600 {
+		return Invalid("rto_seconds", "must be 0 (no objective) to 30 days (2592000) seconds, got %d", g.RTOSeconds)
+	}
 	if g.Consistency != "" && !slices.Contains(consistencies, g.Consistency) {
 		return Invalid("consistency", "must be one of %s, not %q", strings.Join(consistencies, ", "), g.Consistency)
 	}

@@ -714,21 +714,6 @@ func (s *server) update(ctx context.Context, tc client.Client, rec ferry.Run, ac
 	return fmt.Errorf("%s run %s: %w", action, rec.ID, err)
 }
 
-func (s *server) runReport(w http.ResponseWriter, r *http.Request) {
-	run, err := s.runByID(r.Context(), chi.URLParam(r, "id"))
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	if wantsMarkdown(r) {
-		w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write([]byte(markdownReport(run)))
-		return
-	}
-	writeJSON(w, http.StatusOK, run)
-}
-
 // uiURL links to a run's history in the Temporal Web UI.
 func (s *server) uiURL(wfID, runID string) string {
 	if s.TemporalUIURL == "" {
