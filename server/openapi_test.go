@@ -453,6 +453,14 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"SteerRequest", workflows.SteerRequest{}, false},
 		{"Token", ferry.Token{}, true},
 		{"AuditEntry", ferry.AuditEntry{}, true},
+		{"Report", server.Report{}, true},
+		{"ReportObjectives", server.ReportObjectives{}, true},
+		{"ReportObjective", server.ReportObjective{}, true},
+		{"TimelineEntry", server.TimelineEntry{}, true},
+		{"ReportApproval", server.ReportApproval{}, true},
+		{"ReportPause", server.ReportPause{}, true},
+		{"ReportEvent", server.ReportEvent{}, true},
+		{"ReportCheck", server.ReportCheck{}, true},
 	}
 	for _, c := range server.OpenAPITypes {
 		cases = append(cases, struct {
@@ -861,10 +869,20 @@ func TestOpenAPIMatchesRealAnswers(t *testing.T) {
 	c.call(e, tok.operator, "POST", "/v1/runs/"+id+"/abort", "", 409)
 	c.call(e, tok.viewer, "GET", "/v1/runs?group="+crm, "", 200)
 
-	// The report in each format it has.
-	c.call(e, tok.viewer, "GET", "/v1/runs/"+id+"/report", "", 200)
-	r = c.call(e, tok.viewer, "GET", "/v1/runs/"+id+"/report", "", 200, "Accept", "text/markdown")
-	require.Contains(t, r.header.Get("Content-Type"), "text/markdown")
+	// The report in each format it has, by Accept and by ?format=.
+	for _, f := range []struct{ query, accept, want string }{
+		{"", "", "application/json"},
+		{"", "text/markdown", "text/markdown"},
+		{"", "text/html", "text/html"},
+		{"?format=json", "text/html", "application/json"},
+		{"?format=markdown", "", "text/markdown"},
+		{"?format=html", "", "text/html"},
+	} {
+		r = c.call(e, tok.viewer, "GET", "/v1/runs/"+id+"/report"+f.query, "", 200, "Accept", f.accept)
+		require.Contains(t, r.header.Get("Content-Type"), f.want, "report%s, Accept %q", f.query, f.accept)
+	}
+	c.call(e, tok.viewer, "GET", "/v1/runs/"+id+"/report?format=pdf", "", 400)
+	c.call(e, tok.viewer, "GET", "/v1/runs/"+id+"/report", "", 406, "Accept", "image/png")
 	c.call(e, tok.viewer, "GET", "/v1/runs/nope/report", "", 404)
 
 	// Tokens and the audit log.
