@@ -153,15 +153,35 @@ func TestDashboard(t *testing.T) {
 	require.NotNil(t, m, "the page shows the new run: %q", hash)
 	runID := m[1]
 
+	shot("dashboard-run-live.png", b.screenshot(false))
+
+	// Steer it from the page: pause (confirmed, with a comment), see it
+	// paused at a step boundary with Resume offered, resume it.
+	b.do("pause the drill",
+		chromedp.Click(chromedp.CSS(`#run-actions button[data-action="pause"]`)),
+		chromedp.WaitVisible(chromedp.ID("confirm-dialog")),
+		chromedp.SendKeys(chromedp.ID("confirm-comment"), "look inside the bubble"),
+		chromedp.Click(chromedp.ID("confirm-ok")),
+		chromedp.WaitNotVisible(chromedp.ID("confirm-dialog")),
+		chromedp.WaitVisible(chromedp.CSS(`#run-state[data-state="paused"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#run-actions button[data-action="resume"]`)),
+	)
+	require.Contains(t, b.text("#run-events"), "pause by ferry-dev")
+	require.Contains(t, b.text("#run-events"), "look inside the bubble")
+	shot("dashboard-run-paused.png", b.screenshot(false))
+	b.do("resume the drill",
+		chromedp.Click(chromedp.CSS(`#run-actions button[data-action="resume"]`)),
+		chromedp.WaitVisible(chromedp.ID("confirm-dialog")),
+		chromedp.Click(chromedp.ID("confirm-ok")),
+		chromedp.WaitNotVisible(chromedp.ID("confirm-dialog")),
+	)
+
 	// Watch it, live: the page asks every second, and it ends completed.
 	var seen []string
 	state := ""
 	for deadline := time.Now().Add(3 * time.Minute); state != "completed"; {
 		require.True(t, time.Now().Before(deadline), "the drill did not complete on the page; states seen %v", seen)
 		state = b.attr("#run-state", "data-state")
-		if len(seen) == 0 {
-			shot("dashboard-run-live.png", b.screenshot(false))
-		}
 		if len(seen) == 0 || seen[len(seen)-1] != state {
 			seen = append(seen, state)
 		}
@@ -175,6 +195,7 @@ func TestDashboard(t *testing.T) {
 		require.Contains(t, []string{"completed", "skipped"}, s, "steps %v", stepStates)
 	}
 	require.Zero(t, evalJS[int](b, `document.querySelectorAll('#run-actions button').length`), "an ended run has no steering buttons")
+	require.Contains(t, b.text("#run-events"), "resume by ferry-dev")
 	shot("dashboard-run-completed.png", b.screenshot(false))
 
 	// The Temporal UI links: this run, and every run of the group.
@@ -201,7 +222,21 @@ func TestDashboard(t *testing.T) {
 		require.Contains(t, md, "# Ferry drill of group shop: completed")
 		require.Contains(t, md, runID)
 	}
-	shot("dashboard-report.png", b.screenshot(false))
+	// The whole report, not the frame's first screen.
+	b.do("unfold the report", chromedp.Evaluate[chromedp.Void](`document.getElementById('report-frame').style.height = '1100px'`))
+	png, err := chromedp.Run(b.ctx, chromedp.Screenshot(chromedp.ID("report-panel")))
+	require.NoError(t, err)
+	shot("dashboard-report.png", png)
+
+	// Back on the overview: shop's last drill, and the run in the list.
+	b.do("the overview after the drill",
+		chromedp.Click(chromedp.CSS(`a[href="#/"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#groups tr[data-group="shop"] td:nth-child(5) [data-state="completed"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#runs tr[data-run="`+runID+`"] [data-state="completed"]`)),
+	)
+	require.Equal(t, "#/runs/"+runID, b.attr(`#groups tr[data-group="shop"] td:nth-child(5) a`, "href"))
+	require.Equal(t, "never drilled", strings.TrimSpace(b.text(`#groups tr[data-group="crm"] td:nth-child(5)`)))
+	shot("dashboard-overview-after-drill.png", b.screenshot(true))
 
 	mu.Lock()
 	require.Empty(t, problems, "the dashboard logged errors")

@@ -93,7 +93,7 @@
     if (err && err.field) detail += ' (field: ' + err.field + ')';
     $('error-detail').textContent = detail;
     const d = $('error-detail');
-    if (err && err.runID) d.append(' ', el('a', { href: '#/runs/' + enc(err.runID), text: 'see run ' + err.runID.slice(0, 8) }));
+    if (err && err.runID) d.append(' ', el('a', { href: '#/runs/' + enc(err.runID), text: 'see run …' + err.runID.slice(-8) }));
     $('error').hidden = false;
   }
   function clearError() { $('error').hidden = true; }
@@ -263,11 +263,13 @@
       const mine = backends.filter((b) => b.site === s.name);
       const cell = el('td', {}, mine.length ? '' : el('span', { class: 'muted', text: 'no backend' }));
       for (const b of mine) {
-        const st = b.replication_status || 'unknown';
+        // replication_status is what a run last set (Cinder's words); a
+        // backend no run has touched has none.
+        const st = b.replication_status;
         const colour = { enabled: 'green', 'failed-over': 'amber', 'failing-over': 'blue', error: 'red', 'failover-error': 'red', disabled: 'grey' }[st] || 'grey';
         cell.append(el('div', { 'data-backend': b.name },
           el('strong', { text: b.name }), ' ', el('span', { class: 'muted', text: b.type }), ' ',
-          el('span', { class: 'badge ' + colour, text: st }),
+          st ? el('span', { class: 'badge ' + colour, text: st }) : '',
           b.active_backend_id ? el('span', { class: 'muted small', text: ' active backend ' + b.active_backend_id }) : '',
           b.frozen ? el('span', { class: 'badge red', text: 'frozen' }) : ''));
       }
@@ -313,7 +315,7 @@
         actions.append(
           el('button', { type: 'button', class: 'small', 'data-kind': 'drill', onclick: () => openStart('drill', g) }, 'Drill…'),
           el('button', { type: 'button', class: 'small danger', 'data-kind': 'failover', onclick: () => openStart('failover', g) }, 'Failover…'),
-          el('button', { type: 'button', class: 'small plain', 'data-kind': 'more', onclick: () => openStart('failback', g) }, 'Other…'));
+          el('button', { type: 'button', class: 'small plain', 'data-kind': 'more', onclick: () => openStart(active === g.primary_site ? 'reprotect' : 'failback', g) }, 'Other…'));
       }
       const tl = temporalGroup(g.name);
       if (tl) actions.append(el('a', { href: tl, target: '_blank', rel: 'noopener noreferrer', class: 'small', text: 'runs in Temporal' }));
@@ -338,7 +340,8 @@
     if (!runs.length) tb.append(el('tr', {}, el('td', { colspan: 7, class: 'muted', text: 'No run yet.' })));
     for (const r of runs) {
       tb.append(el('tr', { 'data-run': r.id },
-        el('td', {}, el('a', { href: '#/runs/' + enc(r.id), text: r.id.slice(0, 8) })),
+        // Run ids are UUIDv7: their start is the time, their end tells runs apart.
+        el('td', {}, el('a', { href: '#/runs/' + enc(r.id), title: r.id, text: '…' + r.id.slice(-8) })),
         el('td', { text: r.kind + (r.mode && r.mode !== 'planned' ? ' (' + r.mode + ')' : '') }),
         el('td', { text: scopeOf(r) }),
         el('td', {}, badge(r.state, runColours)),
@@ -596,14 +599,22 @@
   async function openReport() {
     if (!shownRun) return;
     const id = shownRun.id;
-    const frame = $('report-frame'), text = $('report-text');
+    const frame = $('report-frame'), text = $('report-text'), save = $('report-save');
+    if (save.href) URL.revokeObjectURL(save.href);
+    save.hidden = true;
     try {
       let res = await api('GET', '/v1/runs/' + enc(id) + '/report?format=html', undefined, 'text/html');
       let ct = res.headers.get('Content-Type') || '';
       if (ct.startsWith('text/html')) {
-        frame.srcdoc = await res.text();
+        const html = await res.text();
+        frame.srcdoc = html;
         frame.hidden = false;
         text.hidden = true;
+        // A copy to file with the run, made here: the link holds the page,
+        // not the token.
+        save.setAttribute('href', URL.createObjectURL(new Blob([html], { type: 'text/html' })));
+        save.setAttribute('download', 'ferry-report-' + id + '.html');
+        save.hidden = false;
       } else {
         // A server without the HTML report: its Markdown report, as text.
         res = await api('GET', '/v1/runs/' + enc(id) + '/report', undefined, 'text/markdown');
