@@ -143,7 +143,7 @@ var usages = map[string]string{
 	"failover": "failover GROUP [--unplanned] [--target SITE] [--dry-run] [--yes] [--detach] [--skip-approval] [--quiesce-policy abort|continue] [--fenced-out-of-band TEXT]",
 	"runs":     "runs [--group G] [--site S] [--state S] [--kind K] [--limit N]",
 	"watch":    "watch RUN",
-	"report":   "report RUN [--markdown]",
+	"report":   "report RUN [-o FILE.html|.md|.json] [--format json|markdown|html]",
 	"token": "token create --name N --role viewer|operator|admin [--project P] [--expires 720h]\n" +
 		"  ferry token list | ferry token revoke ID | ferry token bootstrap [--name N] [--force]",
 	"audit":    "audit [--since 24h|TIME] [--token ID|NAME] [--limit N]",

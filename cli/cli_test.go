@@ -427,7 +427,7 @@ func TestFailoverRunsAndSteer(t *testing.T) {
 	r = run(t, url, "", "report", id, "--markdown")
 	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
 	require.Contains(t, r.stdout, "# Ferry failover of group "+shop)
-	r = run(t, url, "", "report", id)
+	r = run(t, url, "", "report", id, "--format", "json")
 	require.Equal(t, 0, r.code)
 	var rep ferry.Run
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep))

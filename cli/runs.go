@@ -3,7 +3,6 @@ package cli
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -143,34 +142,6 @@ func (c *CLI) steer(ctx context.Context, action string, args []string) error {
 	}
 	fmt.Fprintf(c.Stdout, "Run %s: %s accepted; the run is %s\n", pos[0], action, run.State)
 	return nil
-}
-
-// report prints a run's report: JSON, or Markdown with --markdown.
-func (c *CLI) report(ctx context.Context, args []string) error {
-	fs := flags("report")
-	md := fs.Bool("markdown", false, "print the Markdown report")
-	pos, err := parse(fs, args, "RUN")
-	if err != nil {
-		return err
-	}
-	b, err := c.API.Report(ctx, pos[0], *md)
-	if err != nil {
-		return err
-	}
-	if !*md {
-		var out strings.Builder
-		var v any
-		if json.Unmarshal(b, &v) == nil {
-			enc := json.NewEncoder(&out)
-			enc.SetIndent("", "  ")
-			enc.SetEscapeHTML(false)
-			if enc.Encode(v) == nil {
-				b = []byte(out.String())
-			}
-		}
-	}
-	_, err = c.Stdout.Write(b)
-	return err
 }
 
 // list prints the groups, sites or backends, every page.
