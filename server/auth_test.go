@@ -56,11 +56,17 @@ func TestRouteTableCoversEveryRoute(t *testing.T) {
 		require.True(t, seen[key], "routeRoles has %s, which is no route", key)
 	}
 	require.Greater(t, len(seen), 25)
-	// Only the probes are public.
+	// Only the probes, the OpenAPI document and the dashboard's static
+	// pages (which hold no data) are public.
 	for key, role := range table {
 		if role == "public" {
-			require.Contains(t, []string{"GET /healthz", "GET /readyz"}, key)
+			require.Contains(t, []string{"GET /healthz", "GET /readyz", "GET /v1/openapi.json", "GET /", "GET /ui", "GET /ui/*"}, key)
 		}
+	}
+	// A public prefix opens nothing outside it.
+	require.True(t, server.IsOpenPath("/ui/app.js"))
+	for _, p := range []string{"/ui/../v1/groups", "/uix", "/v1/groups", "/metrics", "/v1/openapi.jsonx"} {
+		require.False(t, server.IsOpenPath(p), p)
 	}
 }
 
