@@ -425,7 +425,7 @@ func (s *server) runReport(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Type", reportTypes[formatHTML])
 		// The page is self-contained: it loads nothing, runs nothing.
-		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(page)
 	}
