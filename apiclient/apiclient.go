@@ -177,6 +177,8 @@ type Replication struct {
 	Group      string          `json:"group"`
 	RPOSeconds int             `json:"rpo_seconds"`
 	Items      []ReplicaStatus `json:"items"`
+	// Events are the replication monitor's recent events, newest first.
+	Events []ferry.ReplicationEvent `json:"events"`
 }
 
 // Health calls GET /healthz.

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"text/tabwriter"
 	"time"
 
+	"github.com/ferrydr/ferry"
 	"github.com/ferrydr/ferry/apiclient"
 )
 
@@ -17,7 +17,11 @@ func (c *CLI) audit(ctx context.Context, args []string) error {
 	since := fs.String("since", "", "entries since a time (RFC 3339) or for a duration back (e.g. 24h)")
 	token := fs.String("token", "", "entries of one token, by id or name")
 	limit := fs.Int("limit", 100, "at most this many entries")
+	out := c.outputFlag(fs)
 	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkOutput("audit", *out); err != nil {
 		return err
 	}
 	if *limit < 1 {
@@ -33,8 +37,9 @@ func (c *CLI) audit(ctx context.Context, args []string) error {
 			return &usageError{"audit", fmt.Sprintf("--since must be a duration such as 24h or a time such as 2026-01-02T15:04:05Z, not %q", *since)}
 		}
 	}
-	tw := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tMETHOD\tPATH\tSTATUS\tTOKEN\tROLE\tPROJECT\tRUN\tFROM")
+	var t table
+	t.rowText("TIME", "METHOD", "PATH", "STATUS", "TOKEN", "ROLE", "PROJECT", "RUN", "FROM")
+	entries := []ferry.AuditEntry{}
 	left := *limit
 	for left > 0 {
 		f.Limit = min(left, 1000)
@@ -51,13 +56,21 @@ func (c *CLI) audit(ctx context.Context, args []string) error {
 			if e.TokenID != "" {
 				who += " (" + e.TokenID + ")"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.when(&e.At), e.Method, e.Path, status,
-				who, dash(e.Role), dash(e.Project), dash(e.RunID), dash(e.RemoteAddr))
+			statusColor := ""
+			if e.Status >= 400 {
+				statusColor = red
+			}
+			t.row(cell{text: c.when(&e.At)}, cell{text: e.Method}, cell{text: e.Path}, cell{status, statusColor},
+				cell{text: who}, cell{text: dash(e.Role)}, cell{text: dash(e.Project)}, cell{text: dash(e.RunID)}, cell{text: dash(e.RemoteAddr)})
 		}
+		entries = append(entries, p.Items...)
 		left -= len(p.Items)
 		if f.PageToken = p.NextPageToken; f.PageToken == "" {
 			break
 		}
 	}
-	return tw.Flush()
+	if *out != OutputTable {
+		return encode(c.Stdout, *out, entries)
+	}
+	return t.write(c.Stdout, c.colorOn())
 }

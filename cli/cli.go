@@ -25,14 +25,17 @@ import (
 const (
 	ExitOK    = 0
 	ExitError = 1 // the API refused, a run ended otherwise than completed
-	ExitUsage = 2 // bad arguments
+	ExitUsage = 2 // bad arguments or configuration
+	// ExitRPO is `ferry status`'s answer when a group is out of its RPO
+	// (past twice its RPO, or a replica in error), for scripts and probes.
+	ExitRPO = 3
 )
 
 // Verbs lists the verbs Run knows, for the ferry command to route.
 var Verbs = []string{
 	"apply", "failover", "runs", "watch",
 	"approve", "pause", "resume", "abort", "retry", "skip",
-	"report", "groups", "sites", "backends", "token", "audit",
+	"report", "status", "groups", "sites", "backends", "token", "audit", "completion",
 }
 
 // Usage lists every verb with its arguments, one a line, for ferry --help.
@@ -64,6 +67,19 @@ type CLI struct {
 	// Bootstrap creates an install's first admin token in its database
 	// (`ferry token bootstrap`); nil where there is no database to reach.
 	Bootstrap BootstrapFunc
+	// Output is the read verbs' default -o (config file or FERRY_OUTPUT);
+	// empty means a table.
+	Output string
+	// NoColor turns colours off even on a terminal (as NO_COLOR does).
+	NoColor bool
+	// Services are the ferry command's other verbs (server, worker ...),
+	// for shell completion.
+	Services []string
+	// Now is the clock of watch's elapsed times (default time.Now).
+	Now func() time.Time
+	// TokenFrom says where the token came from, for the hint when the API
+	// refuses it (default FERRY_TOKEN).
+	TokenFrom string
 }
 
 // Options say how Main reaches the API.
@@ -76,23 +92,47 @@ type Options struct {
 	// the API's TLS certificate (FERRY_API_CA); empty means the system's.
 	CAFile    string
 	Bootstrap BootstrapFunc
+	// LookupEnv reads the environment (os.LookupEnv in the ferry
+	// command): FERRY_API_URL, FERRY_TOKEN, FERRY_TOKEN_FILE, FERRY_API_CA,
+	// FERRY_OUTPUT, FERRY_CONFIG, and XDG_CONFIG_HOME or HOME to find the
+	// config file. Nil reads no environment and no default config file;
+	// the fields above then stand for it.
+	LookupEnv func(string) (string, bool)
+	// Services are the ferry command's other verbs, for completion.
+	Services []string
 }
 
 // Main runs one verb (args[0]) with its arguments against the API and
 // returns the process exit code.
+// Global flags (--config, --api-url, --api-ca, --token-file) may stand
+// anywhere; the config file, the environment and the flags are layered as
+// docs/cli.md says.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, o Options) int {
-	hc, err := httpClient(o.CAFile)
+	global, args, err := splitGlobal(args)
+	if err != nil {
+		fmt.Fprintln(stderr, "ferry:", err)
+		return ExitUsage
+	}
+	s, err := resolve(o, global)
+	if err != nil {
+		fmt.Fprintln(stderr, "ferry:", err)
+		return ExitUsage
+	}
+	hc, err := httpClient(s.CAFile)
 	if err != nil {
 		fmt.Fprintln(stderr, "ferry:", err)
 		return ExitUsage
 	}
 	c := &CLI{
-		API:       apiclient.New(o.APIURL, hc, apiclient.WithToken(o.Token)),
+		API:       apiclient.New(s.APIURL, hc, apiclient.WithToken(s.Token)),
 		Stdin:     stdin,
 		Stdout:    stdout,
 		Stderr:    stderr,
 		User:      userFromEnv(),
 		Bootstrap: o.Bootstrap,
+		Output:    s.Output,
+		TokenFrom: s.TokenFrom,
+		Services:  o.Services,
 	}
 	return c.Run(ctx, args)
 }
@@ -105,11 +145,11 @@ func httpClient(caFile string) (*http.Client, error) {
 	}
 	pem, err := os.ReadFile(caFile)
 	if err != nil {
-		return nil, fmt.Errorf("FERRY_API_CA: %w", err)
+		return nil, fmt.Errorf("api_ca: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("FERRY_API_CA: %s holds no PEM certificate", caFile)
+		return nil, fmt.Errorf("api_ca: %s holds no PEM certificate", caFile)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
@@ -141,15 +181,17 @@ func (e *exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 var usages = map[string]string{
 	"apply":    "apply -f FILE",
 	"failover": "failover GROUP [--unplanned] [--target SITE] [--dry-run] [--yes] [--detach] [--skip-approval] [--quiesce-policy abort|continue] [--fenced-out-of-band TEXT]",
-	"runs":     "runs [--group G] [--site S] [--state S] [--kind K] [--limit N]",
+	"runs":     "runs [--group G] [--site S] [--state S] [--kind K] [--limit N] [-o table|json|yaml] | ferry runs RUN [-o table|json|yaml]",
 	"watch":    "watch RUN",
 	"report":   "report RUN [-o FILE.html|.md|.json] [--format json|markdown|html]",
 	"token": "token create --name N --role viewer|operator|admin [--project P] [--expires 720h]\n" +
-		"  ferry token list | ferry token revoke ID | ferry token bootstrap [--name N] [--force]",
-	"audit":    "audit [--since 24h|TIME] [--token ID|NAME] [--limit N]",
-	"groups":   "groups",
-	"sites":    "sites",
-	"backends": "backends",
+		"  ferry token list [-o table|json|yaml] | ferry token revoke ID | ferry token bootstrap [--name N] [--force]",
+	"audit":      "audit [--since 24h|TIME] [--token ID|NAME] [--limit N] [-o table|json|yaml]",
+	"status":     "status [GROUP] [-o table|json|yaml]   (exit 3 when a group is out of its RPO)",
+	"groups":     "groups [-o table|json|yaml]",
+	"sites":      "sites [-o table|json|yaml]",
+	"backends":   "backends [-o table|json|yaml]",
+	"completion": "completion bash|zsh|fish",
 }
 
 func usage(verb string) string {
@@ -166,6 +208,48 @@ func (c *CLI) Run(ctx context.Context, args []string) int {
 		return ExitUsage
 	}
 	verb, rest := args[0], args[1:]
+	err := c.dispatch(ctx, verb, rest)
+	var (
+		ue *usageError
+		ee *exitError
+		he *helpError
+		uv *unknownVerb
+	)
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &uv):
+		fmt.Fprintf(c.Stderr, "ferry: unknown verb %q (one of %s)\n", verb, strings.Join(Verbs, ", "))
+		return ExitUsage
+	case errors.As(err, &he):
+		fmt.Fprintf(c.Stdout, "usage: %s\n", usage(verb))
+		if flags := flagHelp(he.fs); flags != "" {
+			fmt.Fprintf(c.Stdout, "\nflags:\n%s", flags)
+		}
+		return ExitOK
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprintf(c.Stdout, "usage: %s\n", usage(verb))
+		return ExitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(c.Stderr, "ferry %s: %s\nusage: %s\n", verb, ue.msg, usage(verb))
+		return ExitUsage
+	case errors.As(err, &ee):
+		return ee.code
+	}
+	fmt.Fprintf(c.Stderr, "ferry %s: %v\n", verb, err)
+	if hint := c.authHint(err); hint != "" {
+		fmt.Fprintln(c.Stderr, hint)
+	}
+	return ExitError
+}
+
+// unknownVerb is a verb Run does not know.
+type unknownVerb struct{ verb string }
+
+func (e *unknownVerb) Error() string { return "unknown verb " + e.verb }
+
+// dispatch runs one verb and returns its error, as Run reads them.
+func (c *CLI) dispatch(ctx context.Context, verb string, rest []string) error {
 	var err error
 	switch verb {
 	case "apply":
@@ -194,49 +278,73 @@ func (c *CLI) Run(ctx context.Context, args []string) int {
 		err = c.tokenVerb(ctx, rest)
 	case "audit":
 		err = c.audit(ctx, rest)
+	case "status":
+		err = c.status(ctx, rest)
+	case "completion":
+		err = c.completion(ctx, rest)
 	default:
 		if _, ok := kindVerbs[verb]; ok {
 			err = c.kindVerb(ctx, verb, rest)
 			break
 		}
-		fmt.Fprintf(c.Stderr, "ferry: unknown verb %q (one of %s)\n", verb, strings.Join(Verbs, ", "))
-		return ExitUsage
+		return &unknownVerb{verb}
 	}
-	var (
-		ue *usageError
-		ee *exitError
-	)
-	switch {
-	case err == nil:
-		return ExitOK
-	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprintf(c.Stdout, "usage: %s\n", usage(verb))
-		return ExitOK
-	case errors.As(err, &ue):
-		fmt.Fprintf(c.Stderr, "ferry %s: %s\nusage: %s\n", verb, ue.msg, usage(verb))
-		return ExitUsage
-	case errors.As(err, &ee):
-		return ee.code
-	}
-	fmt.Fprintf(c.Stderr, "ferry %s: %v\n", verb, err)
-	if hint := c.authHint(err); hint != "" {
-		fmt.Fprintln(c.Stderr, hint)
-	}
-	return ExitError
+	return err
+}
+
+// helpError is --help on a verb: Run prints its usage and flags.
+type helpError struct{ fs *flag.FlagSet }
+
+func (e *helpError) Error() string { return flag.ErrHelp.Error() }
+func (e *helpError) Unwrap() error { return flag.ErrHelp }
+
+// flagHelp lists a verb's flags, one a line, -o and --output together.
+func flagHelp(fs *flag.FlagSet) string {
+	var b strings.Builder
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name == "o" {
+			return // shown with --output
+		}
+		name := "--" + f.Name
+		if len(f.Name) == 1 {
+			name = "-" + f.Name
+		}
+		if f.Name == "output" {
+			name = "-o, --output"
+		}
+		arg, usage := flag.UnquoteUsage(f)
+		if arg != "" {
+			name += " " + arg
+		}
+		def := ""
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
+			def = fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(&b, "  %-28s %s%s\n", name, usage, def)
+	})
+	return b.String()
 }
 
 // authHint says what to do when the API refused the request's token.
 func (c *CLI) authHint(err error) string {
 	switch {
 	case apiclient.IsStatus(err, http.StatusUnauthorized) && !c.API.HasToken():
-		return "FERRY_TOKEN is not set: export FERRY_TOKEN=<an API token> (an admin makes one with `ferry token create`;\n" +
-			"a new install gets its first with `ferry token bootstrap`; `ferry dev` prints one)"
+		return "FERRY_TOKEN is not set: export FERRY_TOKEN=<an API token>, or set token_file in ~/.config/ferry/config.yaml\n" +
+			"(an admin makes one with `ferry token create`; a new install gets its first with `ferry token bootstrap`; `ferry dev` prints one)"
 	case apiclient.IsStatus(err, http.StatusUnauthorized):
-		return "the API refused the token in FERRY_TOKEN: ask an admin for a valid one"
+		return "the API refused the token in " + c.tokenFrom() + ": ask an admin for a valid one"
 	case apiclient.IsStatus(err, http.StatusForbidden):
-		return "the token in FERRY_TOKEN may not do this: ask an admin for a token with the role named above"
+		return "the token in " + c.tokenFrom() + " may not do this: ask an admin for a token with the role named above"
 	}
 	return ""
+}
+
+// tokenFrom names where the token came from.
+func (c *CLI) tokenFrom() string {
+	if c.TokenFrom == "" || c.TokenFrom == "the environment" {
+		return "FERRY_TOKEN"
+	}
+	return c.TokenFrom
 }
 
 // flags is a verb's flag set that reports errors instead of printing them.
@@ -249,11 +357,22 @@ func flags(verb string) *flag.FlagSet {
 // parse parses flags and positional arguments in any order, and checks
 // that there are exactly n positional arguments, named by what.
 func parse(fs *flag.FlagSet, args []string, what ...string) ([]string, error) {
+	return parseN(fs, args, len(what), what...)
+}
+
+// parseUpTo is parse with every positional argument optional.
+func parseUpTo(fs *flag.FlagSet, args []string, what ...string) ([]string, error) {
+	return parseN(fs, args, 0, what...)
+}
+
+// parseN parses flags and between need and len(what) positional
+// arguments.
+func parseN(fs *flag.FlagSet, args []string, need int, what ...string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
+				return nil, &helpError{fs}
 			}
 			return nil, &usageError{fs.Name(), err.Error()}
 		}
@@ -265,7 +384,7 @@ func parse(fs *flag.FlagSet, args []string, what ...string) ([]string, error) {
 		args = args[1:]
 	}
 	switch {
-	case len(pos) < len(what):
+	case len(pos) < need:
 		return nil, &usageError{fs.Name(), fmt.Sprintf("missing argument %s", what[len(pos)])}
 	case len(pos) > len(what):
 		return nil, &usageError{fs.Name(), fmt.Sprintf("unexpected argument %q", pos[len(what)])}
@@ -294,6 +413,23 @@ func (c *CLI) isTTY() bool {
 	if !ok {
 		return false
 	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	_, tty := termSize(f)
+	return tty
+}
+
+// termWidth is the terminal's width in columns, 0 when unknown.
+func (c *CLI) termWidth() int {
+	f, ok := c.Stdout.(*os.File)
+	if !ok {
+		return 0
+	}
+	w, _ := termSize(f)
+	return w
+}
+
+func (c *CLI) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
 }

@@ -222,7 +222,13 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"failover", "a", "b"}, `"b"`},
 		{[]string{"runs", "--limit", "0"}, "--limit"},
 		{[]string{"runs", "--limit", "x"}, "-limit"},
-		{[]string{"runs", "extra"}, `"extra"`},
+		{[]string{"runs", "r1", "extra"}, `"extra"`},
+		{[]string{"runs", "r1", "--group", "shop"}, "--group"},
+		{[]string{"runs", "-o", "xml"}, "-o/--output"},
+		{[]string{"groups", "--output=csv"}, "-o/--output"},
+		{[]string{"status", "a", "b"}, `"b"`},
+		{[]string{"completion", "tcsh"}, `"tcsh"`},
+		{[]string{"completion"}, "SHELL"},
 		{[]string{"watch"}, "RUN"},
 		{[]string{"watch", ""}, "RUN"},
 		{[]string{"approve"}, "RUN"},
@@ -354,7 +360,7 @@ func TestWatchTerminal(t *testing.T) {
 	tty := true
 	c := &cli.CLI{
 		API: apiclient.New(fakeRuns(t, script(ferry.RunCompleted)...), nil), Stdin: strings.NewReader(""),
-		Stdout: &out, Stderr: &errb, PollInterval: time.Millisecond, TTY: &tty, Location: time.UTC,
+		Stdout: &out, Stderr: &errb, PollInterval: time.Millisecond, TTY: &tty, Location: time.UTC, NoColor: true,
 	}
 	require.Equal(t, 0, c.Run(context.Background(), []string{"watch", "r1"}), errb.String())
 	s := out.String()

@@ -3,7 +3,6 @@ package cli
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -70,7 +69,7 @@ func init() {
 	}
 	Verbs = append(Verbs, "run", "replication")
 	usages["run"] = "run KIND [--group G | --site S | --backend B | --share SH] [--mode planned|unplanned] [--target T] [--hold D] [--concurrency N] [--dry-run] [--yes] [--detach]"
-	usages["replication"] = "replication show|suspend|resume GROUP [--dry-run] [--yes] [--detach]"
+	usages["replication"] = "replication show GROUP [-o table|json|yaml] | ferry replication suspend|resume GROUP [--dry-run] [--yes] [--detach]"
 }
 
 // startFlags are the flags every run-starting verb takes.
@@ -161,8 +160,12 @@ func (sf startFlags) check(verb, kind string, targets bool) error {
 func (c *CLI) replicationVerb(ctx context.Context, args []string) error {
 	var sf startFlags
 	fs := sf.register("replication", false)
+	out := c.outputFlag(fs)
 	pos, err := parse(fs, args, "show|suspend|resume", "GROUP")
 	if err != nil {
+		return err
+	}
+	if err := checkOutput("replication", *out); err != nil {
 		return err
 	}
 	switch pos[0] {
@@ -171,9 +174,47 @@ func (c *CLI) replicationVerb(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		enc := json.NewEncoder(c.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		if *out != OutputTable {
+			if rep.Items == nil {
+				rep.Items = []apiclient.ReplicaStatus{}
+			}
+			if rep.Events == nil {
+				rep.Events = []ferry.ReplicationEvent{}
+			}
+			return encode(c.Stdout, *out, rep)
+		}
+		var t table
+		t.rowText("RESOURCE", "KIND", "SITE", "BACKEND", "STATE", "SEQ", "LAG", "RPO OK", "OBSERVED")
+		for _, r := range rep.Items {
+			ok, okColor := "yes", green
+			if !r.RPOCompliant {
+				ok, okColor = "no", red
+			}
+			t.row(cell{text: r.Resource}, cell{text: r.Kind}, cell{text: r.Site}, cell{text: r.Backend}, cell{text: r.State},
+				cell{text: fmt.Sprint(r.Seq)}, cell{text: seconds(r.LagSecs)}, cell{ok, okColor}, cell{text: c.when(&r.Observed)})
+		}
+		color := c.colorOn()
+		fmt.Fprintf(c.Stdout, "Group %s, RPO %s\n\n", rep.Group, seconds(float64(rep.RPOSeconds)))
+		if err := t.write(c.Stdout, color); err != nil {
+			return err
+		}
+		if len(rep.Events) > 0 {
+			var ev table
+			ev.rowText("AT", "SEVERITY", "RESOURCE", "SITE", "MESSAGE")
+			for _, e := range rep.Events[:min(len(rep.Events), 10)] {
+				sevColor := yellow
+				switch e.Severity {
+				case ferry.SeverityCritical:
+					sevColor = red
+				case ferry.SeverityResolved:
+					sevColor = green
+				}
+				ev.row(cell{text: c.when(&e.At)}, cell{e.Severity, sevColor}, cell{text: e.Resource}, cell{text: e.Site}, cell{text: e.Message})
+			}
+			fmt.Fprintln(c.Stdout, "\nRecent events:")
+			return ev.write(c.Stdout, color)
+		}
+		return nil
 	case "suspend":
 		return c.start(ctx, "replication", apiclient.StartRunRequest{Kind: ferry.KindSuspend, Group: pos[1], RequestedBy: c.User},
 			sf, "Suspend replication of group %s (its DR replicas will go stale)", pos[1])

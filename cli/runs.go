@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/ferrydr/ferry"
 	"github.com/ferrydr/ferry/apiclient"
@@ -100,34 +98,6 @@ func (c *CLI) failover(ctx context.Context, args []string) error {
 	return c.watch(ctx, run.ID)
 }
 
-// runs prints a table of runs, newest first.
-func (c *CLI) runs(ctx context.Context, args []string) error {
-	fs := flags("runs")
-	var f apiclient.RunFilter
-	fs.StringVar(&f.Group, "group", "", "only runs of this group")
-	fs.StringVar(&f.Site, "site", "", "only runs targeting this site")
-	fs.StringVar(&f.State, "state", "", "only runs in this state")
-	fs.StringVar(&f.Kind, "kind", "", "only runs of this kind")
-	fs.IntVar(&f.Limit, "limit", 50, "at most this many runs")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	if f.Limit < 1 || f.Limit > 1000 {
-		return &usageError{"runs", fmt.Sprintf("flag --limit must be 1 to 1000, not %d", f.Limit)}
-	}
-	page, err := c.API.ListRuns(ctx, f)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tKIND\tGROUP\tMODE\tSTATE\tCREATED\tRTO")
-	for _, r := range page.Items {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Kind, dash(r.Group), dash(r.Mode), r.State,
-			r.Created.In(c.loc()).Format("2006-01-02 15:04:05"), secs(r.RTOSeconds))
-	}
-	return tw.Flush()
-}
-
 // steer sends a steering action to a run.
 func (c *CLI) steer(ctx context.Context, action string, args []string) error {
 	fs := flags(action)
@@ -142,66 +112,6 @@ func (c *CLI) steer(ctx context.Context, action string, args []string) error {
 	}
 	fmt.Fprintf(c.Stdout, "Run %s: %s accepted; the run is %s\n", pos[0], action, run.State)
 	return nil
-}
-
-// list prints the groups, sites or backends, every page.
-func (c *CLI) list(ctx context.Context, what string, args []string) error {
-	if _, err := parse(flags(what), args); err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
-	o := apiclient.ListOptions{Limit: 1000}
-	switch what {
-	case "sites":
-		fmt.Fprintln(tw, "NAME\tDESCRIPTION")
-		for {
-			p, err := c.API.ListSites(ctx, o)
-			if err != nil {
-				return err
-			}
-			for _, s := range p.Items {
-				fmt.Fprintf(tw, "%s\t%s\n", s.Name, dash(s.Description))
-			}
-			if o.PageToken = p.NextPageToken; o.PageToken == "" {
-				break
-			}
-		}
-	case "backends":
-		fmt.Fprintln(tw, "NAME\tSITE\tTYPE\tREPLICATION\tACTIVE BACKEND\tFROZEN\tMEMBERS")
-		for {
-			p, err := c.API.ListBackends(ctx, o)
-			if err != nil {
-				return err
-			}
-			for _, b := range p.Items {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%d\n", b.Name, b.Site, b.Type,
-					dash(b.ReplicationStatus), dash(b.ActiveBackendID), b.Frozen, len(b.Members))
-			}
-			if o.PageToken = p.NextPageToken; o.PageToken == "" {
-				break
-			}
-		}
-	case "groups":
-		fmt.Fprintln(tw, "NAME\tPRIMARY\tDR\tACTIVE\tRPO\tSERVERS\tVOLUMES")
-		for {
-			p, err := c.API.ListGroups(ctx, o)
-			if err != nil {
-				return err
-			}
-			for _, g := range p.Items {
-				active := g.ActiveSite
-				if active == "" {
-					active = g.PrimarySite
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\n", g.Name, g.PrimarySite, g.DRSite, active,
-					time.Duration(g.RPOSeconds)*time.Second, len(g.Servers()), len(g.Volumes))
-			}
-			if o.PageToken = p.NextPageToken; o.PageToken == "" {
-				break
-			}
-		}
-	}
-	return tw.Flush()
 }
 
 func dash(s string) string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/ferrydr/ferry/apiclient"
@@ -13,7 +12,7 @@ import (
 func init() {
 	Verbs = append(Verbs, "drill-schedule", "schedules")
 	usages["drill-schedule"] = `drill-schedule GROUP CRON [--hold D] [--paused] | drill-schedule GROUP --delete   (CRON: 5 fields, e.g. "0 3 * * 1")`
-	usages["schedules"] = "schedules"
+	usages["schedules"] = "schedules [-o table|json|yaml]"
 }
 
 // drillSchedule sets, pauses or deletes a group's weekly drill.
@@ -76,15 +75,25 @@ func hasFlag(args []string, name string) bool {
 // schedules lists every drill schedule with its next and last drills.
 func (c *CLI) schedules(ctx context.Context, args []string) error {
 	fs := flags("schedules")
+	out := c.outputFlag(fs)
 	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkOutput("schedules", *out); err != nil {
 		return err
 	}
 	page, err := c.API.ListSchedules(ctx)
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "GROUP\tCRON\tPAUSED\tNEXT\tLAST\tLAST STATE\tSKIPPED")
+	if *out != OutputTable {
+		if page.Items == nil {
+			page.Items = []apiclient.Schedule{}
+		}
+		return encode(c.Stdout, *out, page.Items)
+	}
+	var t table
+	t.rowText("GROUP", "CRON", "PAUSED", "NEXT", "LAST", "LAST STATE", "SKIPPED")
 	for _, s := range page.Items {
 		next, last, state := "-", "-", "-"
 		if len(s.NextRuns) > 0 {
@@ -94,7 +103,8 @@ func (c *CLI) schedules(ctx context.Context, args []string) error {
 			r := s.RecentRuns[n-1]
 			last, state = r.StartedAt.In(c.loc()).Format("2006-01-02 15:04"), dash(r.State)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\t%d\n", s.Group, s.Cron, s.Paused, next, last, state, s.SkippedOverlap)
+		t.row(cell{text: s.Group}, cell{text: s.Cron}, cell{text: fmt.Sprint(s.Paused)}, cell{text: next}, cell{text: last},
+			cell{state, runColor(state)}, cell{text: fmt.Sprint(s.SkippedOverlap)})
 	}
-	return tw.Flush()
+	return t.write(c.Stdout, c.colorOn())
 }

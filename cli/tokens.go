@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/ferrydr/ferry"
@@ -83,19 +82,26 @@ func (c *CLI) printSecret(t ferry.Token, secret string) {
 }
 
 func (c *CLI) tokenList(ctx context.Context, args []string) error {
-	if _, err := parse(flags("token"), args); err != nil {
+	fs := flags("token")
+	out := c.outputFlag(fs)
+	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tROLE\tPROJECT\tSTATE\tCREATED\tBY\tEXPIRES\tLAST USED")
-	o := apiclient.ListOptions{Limit: 1000}
+	if err := checkOutput("token", *out); err != nil {
+		return err
+	}
+	tokens, err := all(ctx, c.API.ListTokens)
+	if err != nil {
+		return err
+	}
+	if *out != OutputTable {
+		return encode(c.Stdout, *out, tokens)
+	}
+	var tb table
+	tb.rowText("ID", "NAME", "ROLE", "PROJECT", "STATE", "CREATED", "BY", "EXPIRES", "LAST USED")
 	now := time.Now()
-	for {
-		p, err := c.API.ListTokens(ctx, o)
-		if err != nil {
-			return err
-		}
-		for _, t := range p.Items {
+	{
+		for _, t := range tokens {
 			state := "active"
 			switch {
 			case t.RevokedAt != nil:
@@ -103,14 +109,15 @@ func (c *CLI) tokenList(ctx context.Context, args []string) error {
 			case !t.Active(now):
 				state = "expired"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Role, dash(t.Project), state,
-				c.when(&t.CreatedAt), dash(t.CreatedBy), c.when(t.ExpiresAt), c.when(t.LastUsedAt))
-		}
-		if o.PageToken = p.NextPageToken; o.PageToken == "" {
-			break
+			stateColor := green
+			if state != "active" {
+				stateColor = faint
+			}
+			tb.row(cell{text: t.ID}, cell{text: t.Name}, cell{text: t.Role}, cell{text: dash(t.Project)}, cell{state, stateColor},
+				cell{text: c.when(&t.CreatedAt)}, cell{text: dash(t.CreatedBy)}, cell{text: c.when(t.ExpiresAt)}, cell{text: c.when(t.LastUsedAt)})
 		}
 	}
-	return tw.Flush()
+	return tb.write(c.Stdout, c.colorOn())
 }
 
 func (c *CLI) tokenRevoke(ctx context.Context, args []string) error {

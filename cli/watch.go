@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/ferrydr/ferry"
@@ -24,30 +23,40 @@ func (c *CLI) watchVerb(ctx context.Context, args []string) error {
 	return c.watch(ctx, pos[0])
 }
 
-// watch follows a run until it ends: on a terminal it redraws a table of
-// steps in place; otherwise it prints one line per change. It returns nil
-// when the run completed, an exitError when it ended otherwise.
+// watch follows a run until it ends: on a terminal it redraws a live
+// display in place; otherwise it prints one line per change. It returns
+// nil when the run completed, an exitError when it ended otherwise or
+// when the watch was interrupted (the run goes on).
 func (c *CLI) watch(ctx context.Context, id string) error {
 	interval := c.PollInterval
 	if interval <= 0 {
 		interval = 500 * time.Millisecond
 	}
 	tty := c.isTTY()
-	w := &watcher{c: c, id: id, steps: map[string]string{}}
+	w := &watcher{c: c, id: id, steps: map[string]string{}, color: c.colorOn(), now: c.now, width: c.termWidth()}
+	if tty {
+		// Hide the cursor while redrawing; show it whatever happens.
+		_, _ = io.WriteString(c.Stdout, "\x1b[?25l")
+		defer func() { _, _ = io.WriteString(c.Stdout, "\x1b[?25h") }()
+	}
 	failures := 0
+	var last ferry.Run
 	for {
 		run, err := c.API.GetRun(ctx, id)
 		switch {
+		case ctx.Err() != nil:
+			return w.interrupted(last)
 		case apiclient.IsStatus(err, 404):
 			return err
 		case err != nil:
 			failures++
-			if failures >= maxPollErrors || ctx.Err() != nil {
+			if failures >= maxPollErrors {
 				return err
 			}
 			fmt.Fprintf(c.Stderr, "ferry watch: %v (retrying)\n", err)
 		default:
 			failures = 0
+			last = run
 			if tty {
 				w.redraw(run)
 			} else {
@@ -65,10 +74,22 @@ func (c *CLI) watch(ctx context.Context, id string) error {
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return w.interrupted(last)
 		case <-time.After(interval):
 		}
 	}
+}
+
+// interrupted says that the run goes on without the watch (Ctrl-C stops
+// watching, never the run).
+func (w *watcher) interrupted(last ferry.Run) error {
+	state := "still going"
+	if last.State != "" {
+		state = "still " + last.State
+	}
+	fmt.Fprintf(w.c.Stderr, "\nStopped watching: run %s is %s and goes on without you.\n"+
+		"Watch it again with: ferry watch %s; stop it with: ferry abort %s\n", w.id, state, w.id, w.id)
+	return &exitError{ExitError}
 }
 
 type watcher struct {
@@ -77,6 +98,9 @@ type watcher struct {
 	steps map[string]string // last printed state of each step
 	hint  string            // last printed hint
 	drawn int               // lines of the last redraw
+	color bool
+	now   func() time.Time
+	width int // the terminal's columns; 0 when unknown
 }
 
 // lines prints what changed since the last poll, one line each.
@@ -107,8 +131,22 @@ func (w *watcher) lines(run ferry.Run) {
 	}
 }
 
-// redraw replaces the last drawn table with the run's current one.
+// redraw replaces the last drawn frame with the run's current one.
 func (w *watcher) redraw(run ferry.Run) {
+	out := w.frame(run, w.width)
+	if w.drawn > 0 {
+		// Up to the first line of the last drawing, then clear to the end.
+		out = fmt.Sprintf("\x1b[%dA\x1b[J", w.drawn) + out
+	}
+	_, _ = io.WriteString(w.c.Stdout, out)
+	w.drawn = strings.Count(out, "\n")
+}
+
+// frame draws a run: a header with its state and elapsed time, a progress
+// bar, a table of steps with a symbol each, and what it waits for or how
+// it ended. Lines are cut to width (when known) so that none wraps and the
+// next redraw lands where this one began.
+func (w *watcher) frame(run ferry.Run, width int) string {
 	var b strings.Builder
 	title := run.Kind
 	if run.Group != "" {
@@ -120,29 +158,126 @@ func (w *watcher) redraw(run ferry.Run) {
 	if run.Mode != "" {
 		title += " (" + run.Mode + ")"
 	}
-	fmt.Fprintf(&b, "Run %s: %s: %s\n\n", run.ID, title, strings.ToUpper(run.State))
-	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STEP\tSTATE\tSTARTED\tDURATION\tATTEMPTS\tERROR/NOTE")
+	state := strings.ToUpper(run.State)
+	header := fmt.Sprintf("Run %s: %s: %s", run.ID, title, state)
+	if e := w.elapsed(run); e != "" {
+		header += "  elapsed " + e
+	}
+	header = cut(header, width)
+	if w.color {
+		if i := strings.LastIndex(header, ": "+state); i >= 0 {
+			header = header[:i+2] + paint(true, bold+";"+runColor(run.State), state) + header[i+2+len(state):]
+		}
+	}
+	b.WriteString(header + "\n")
+
+	done := 0
+	for _, s := range run.Steps {
+		switch s.State {
+		case ferry.StepCompleted, ferry.StepSkipped, ferry.StepCompensated:
+			done++
+		}
+	}
+	b.WriteString(w.bar(done, len(run.Steps)) + "\n\n")
+
+	var t table
+	t.rowText("", "STEP", "STATE", "STARTED", "DURATION", "ATTEMPTS", "ERROR/NOTE")
 	for _, s := range run.Steps {
 		started := "-"
 		if s.Started != nil {
 			started = w.clock(*s.Started)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", s.Name, s.State, started, stepDuration(s), s.Attempts, dash(oneLine(stepDetail(s), 60)))
+		sym, color := stepSymbol(s.State)
+		t.row(cell{sym, color}, cell{text: s.Name}, cell{s.State, color}, cell{text: started},
+			cell{text: w.duration(s)}, cell{text: fmt.Sprint(s.Attempts)}, cell{text: stepDetail(s)})
 	}
-	_ = tw.Flush()
+	// The note column takes what the others leave of the width.
+	room := 60
+	if width > 0 {
+		used := 0
+		for col := 0; col < 6; col++ {
+			wd := 0
+			for _, r := range t.rows {
+				wd = max(wd, len([]rune(r[col].text)))
+			}
+			used += wd + 2
+		}
+		room = min(room, width-used-1)
+	}
+	for i, r := range t.rows[1:] {
+		if r[6].text != "" && run.Steps[i].Error != "" {
+			r[6].color = red
+		}
+		r[6].text = dash(oneLine(r[6].text, max(room, 1)))
+	}
+	_ = t.write(&b, w.color)
+
 	if ferry.RunEnded(run.State) {
-		fmt.Fprintf(&b, "\n%s\n", summary(run))
+		fmt.Fprintf(&b, "\n%s\n", paint(w.color, runColor(run.State), cut(summary(run), width)))
 	} else if h := hint(run); h != "" {
-		fmt.Fprintf(&b, "\n%s\n", h)
+		fmt.Fprintf(&b, "\n%s\n", paint(w.color, bold+";"+yellow, cut(h, width)))
 	}
-	out := b.String()
-	if w.drawn > 0 {
-		// Up to the first line of the last drawing, then clear to the end.
-		fmt.Fprintf(w.c.Stdout, "\x1b[%dA\x1b[J", w.drawn)
+	return b.String()
+}
+
+// bar is a progress bar of steps done out of total.
+func (w *watcher) bar(done, total int) string {
+	const size = 30
+	filled := 0
+	if total > 0 {
+		filled = done * size / total
 	}
-	_, _ = io.WriteString(w.c.Stdout, out)
-	w.drawn = strings.Count(out, "\n")
+	return "[" + paint(w.color, green, strings.Repeat("█", filled)) + paint(w.color, faint, strings.Repeat("░", size-filled)) +
+		fmt.Sprintf("] %d/%d steps", done, total)
+}
+
+// elapsed is how long the run has taken so far, or took.
+func (w *watcher) elapsed(run ferry.Run) string {
+	if run.Created.IsZero() {
+		return ""
+	}
+	end := w.now()
+	if run.Ended != nil {
+		end = *run.Ended
+	}
+	return end.Sub(run.Created).Round(time.Second).String()
+}
+
+// duration is a step's duration, live for the running one.
+func (w *watcher) duration(s ferry.Step) string {
+	switch {
+	case s.Started == nil:
+		return "-"
+	case s.Ended == nil:
+		return w.now().Sub(*s.Started).Round(time.Second).String()
+	}
+	return s.Ended.Sub(*s.Started).Round(100 * time.Millisecond).String()
+}
+
+// stepSymbol is a step state's mark and colour.
+func stepSymbol(state string) (string, string) {
+	switch state {
+	case ferry.StepCompleted:
+		return "✓", green
+	case ferry.StepRunning:
+		return "▶", blue
+	case ferry.StepFailed:
+		return "✗", red
+	case ferry.StepSkipped:
+		return "↷", yellow
+	case ferry.StepCompensated:
+		return "↺", yellow
+	}
+	return "·", faint
+}
+
+// cut shortens s to width runes (no limit when width is 0).
+func cut(s string, width int) string {
+	r := []rune(s)
+	if width <= 0 || len(r) < width {
+		return s
+	}
+	return string(r[:width-2]) + "…"
 }
 
 func (w *watcher) clock(t time.Time) string {
@@ -158,16 +293,6 @@ func stepTime(s ferry.Step) time.Time {
 		return *s.Started
 	}
 	return time.Now()
-}
-
-func stepDuration(s ferry.Step) string {
-	switch {
-	case s.Started == nil:
-		return "-"
-	case s.Ended == nil:
-		return time.Since(*s.Started).Round(time.Second).String()
-	}
-	return s.Ended.Sub(*s.Started).Round(100 * time.Millisecond).String()
 }
 
 func stepDetail(s ferry.Step) string {

@@ -1,0 +1,167 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ferrydr/ferry"
+	"github.com/ferrydr/ferry/apiclient"
+	"github.com/ferrydr/ferry/cli"
+)
+
+// frames splits a terminal watch's output into the frames it drew: each
+// redraw starts by moving up over the last one and clearing it.
+func frames(out string) []string {
+	out = strings.TrimPrefix(out, "\x1b[?25l")
+	out = strings.TrimSuffix(out, "\x1b[?25h")
+	return regexp.MustCompile(`\x1b\[\d+A\x1b\[J`).Split(out, -1)
+}
+
+var ansiColor = regexp.MustCompile(`\x1b\[[0-9;]*m`)
+
+// watchTTY watches a scripted run as on a terminal, at a fixed clock.
+func watchTTY(t *testing.T, noColor bool, script ...ferry.Run) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	tty := true
+	c := &cli.CLI{
+		API: apiclient.New(fakeRuns(t, script...), nil), Stdin: strings.NewReader(""),
+		Stdout: &out, Stderr: &errb, PollInterval: time.Millisecond, TTY: &tty, Location: time.UTC,
+		NoColor: noColor, Now: func() time.Time { return *at("12:00:20") },
+	}
+	code := c.Run(context.Background(), []string{"watch", "r1"})
+	return code, out.String(), errb.String()
+}
+
+// created sets when each run of a script was created.
+func created(script []ferry.Run) []ferry.Run {
+	for i := range script {
+		script[i].Created = *at("12:00:00")
+	}
+	return script
+}
+
+func TestWatchTerminalFrames(t *testing.T) {
+	code, out, stderr := watchTTY(t, true, created(script(ferry.RunCompleted))...)
+	require.Equal(t, 0, code, stderr)
+	require.True(t, strings.HasPrefix(out, "\x1b[?25l"), "the cursor is hidden while redrawing")
+	require.True(t, strings.HasSuffix(out, "\x1b[?25h"), "and shown again at the end")
+	fs := frames(out)
+	require.Len(t, fs, 4, "one frame per poll")
+	require.NotRegexp(t, ansiColor, out, "NoColor: no colour")
+
+	// Waiting for approval: header with elapsed time, the bar, a symbol per
+	// step, the running step's live duration, and the exact command.
+	first := fs[0]
+	require.Equal(t, "Run r1: failover of group shop to site site-b (planned): WAITING_APPROVAL  elapsed 20s", strings.Split(first, "\n")[0])
+	require.Contains(t, first, "["+strings.Repeat("█", 10)+strings.Repeat("░", 20)+"] 1/3 steps\n")
+	require.Regexp(t, `(?m)^✓  precheck  completed  12:00:00  1s\s+1\s+-$`, first)
+	require.Regexp(t, `(?m)^▶  approval  running    12:00:01  19s\s+1\s+-$`, first, "the running step's duration is live")
+	require.Regexp(t, `(?m)^·  promote   pending    -\s+-\s+1\s+-$`, first)
+	require.Contains(t, first, "\nrun is waiting for approval: ferry approve r1 (or ferry abort r1)\n")
+	// Each redraw moves up exactly the lines the last frame drew.
+	for i, m := range regexp.MustCompile(`\x1b\[(\d+)A`).FindAllStringSubmatch(out, -1) {
+		require.Equal(t, m[1], strconv.Itoa(strings.Count(fs[i], "\n")), "frame %d", i)
+	}
+
+	last := fs[3]
+	require.Contains(t, last, "): COMPLETED  elapsed 20s")
+	require.Contains(t, last, "["+strings.Repeat("█", 30)+"] 3/3 steps")
+	require.Regexp(t, `(?m)^✓  promote   completed  12:00:05  36s\s+1\s+-$`, last)
+	require.Contains(t, last, "run r1 completed: RPO 2.5s, RTO 41.0s, writes lost 0")
+	require.NotContains(t, last, "waiting for approval")
+
+	// A run that does not complete exits 1; its failed step shows its error.
+	code, out, _ = watchTTY(t, true, created(script(ferry.RunRolledBack))...)
+	require.Equal(t, 1, code)
+	fs = frames(out)
+	require.Regexp(t, `(?m)^↺  promote   compensated  12:00:05  4s\s+1\s+replica out of sync$`, fs[len(fs)-1])
+	require.Contains(t, fs[len(fs)-1], "run r1 rolled_back")
+}
+
+// syncBuffer is a buffer a test reads while a verb writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestWatchTerminalColours(t *testing.T) {
+	failed := step("boot-tier-db", "failed", "12:00:05", "12:00:07")
+	failed.Error = "server db-1 unhealthy"
+	paused := ferry.Run{ID: "r1", Kind: "failover", Group: "shop", State: ferry.RunPaused, Created: *at("12:00:00"),
+		Steps: []ferry.Step{step("precheck", "completed", "12:00:00", "12:00:01"), failed}}
+	aborted := paused
+	aborted.State = ferry.RunAborted
+
+	t.Setenv("NO_COLOR", "")
+	code, out, _ := watchTTY(t, false, paused, aborted)
+	require.Equal(t, 1, code)
+	first := frames(out)[0]
+	require.Contains(t, first, "\x1b[1;33mPAUSED\x1b[0m", "the state in bold yellow")
+	require.Contains(t, first, "\x1b[32m✓\x1b[0m  precheck", "a completed step's mark in green")
+	require.Contains(t, first, "\x1b[31m✗\x1b[0m  boot-tier-db", "a failed one's in red")
+	require.Contains(t, first, "\x1b[31mserver db-1 unhealthy\x1b[0m")
+	require.Contains(t, first, "\x1b[1;33mrun is paused at step boot-tier-db: ferry retry r1, ferry skip r1 or ferry abort r1\x1b[0m")
+	// Colours do not break the columns: without them the lines align.
+	plain := ansiColor.ReplaceAllString(first, "")
+	require.Regexp(t, `(?m)^✓  precheck      completed  12:00:00  1s\s+1\s+-$`, plain)
+	require.Regexp(t, `(?m)^✗  boot-tier-db  failed     12:00:05  2s\s+1\s+server db-1 unhealthy$`, plain)
+
+	// NO_COLOR turns them off (https://no-color.org).
+	t.Setenv("NO_COLOR", "1")
+	_, out, _ = watchTTY(t, false, paused, aborted)
+	require.NotRegexp(t, ansiColor, out)
+	require.Contains(t, out, "\x1b[J", "still redrawn in place")
+}
+
+func TestWatchInterruptedLeavesTheRunRunning(t *testing.T) {
+	running := ferry.Run{ID: "r1", Kind: "drill", Group: "shop", State: ferry.RunRunning,
+		Steps: []ferry.Step{step("snapshot", "running", "12:00:00", "")}}
+	for _, tty := range []bool{false, true} {
+		var out, errb syncBuffer
+		ctx, cancel := context.WithCancel(context.Background())
+		polls := 0
+		api := fakeRuns(t, running)
+		c := &cli.CLI{
+			API: apiclient.New(api, nil), Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb,
+			PollInterval: 5 * time.Millisecond, TTY: &tty, Location: time.UTC, NoColor: true,
+		}
+		// Ctrl-C (the ferry command cancels the context on SIGINT) once the
+		// watch has drawn something.
+		go func() {
+			for polls < 1000 && !strings.Contains(out.String(), "snapshot") {
+				time.Sleep(5 * time.Millisecond)
+				polls++
+			}
+			cancel()
+		}()
+		code := c.Run(ctx, []string{"watch", "r1"})
+		require.Equal(t, cli.ExitError, code)
+		require.Contains(t, errb.String(), "Stopped watching: run r1 is still running and goes on without you.")
+		require.Contains(t, errb.String(), "ferry watch r1")
+		require.NotContains(t, errb.String(), "context canceled")
+		if tty {
+			require.True(t, strings.HasSuffix(out.String(), "\x1b[?25h"), "the cursor is shown again")
+		}
+	}
+}
