@@ -31,10 +31,14 @@ Keys:
   ferry payload-key new ID   a new line for the payload keyring
                              (FERRY_PAYLOAD_KEYS_FILE, docs/security.md)
 
-Client verbs (talk to the API at FERRY_API_URL):
+Client verbs (talk to the API at FERRY_API_URL, or api_url in
+~/.config/ferry/config.yaml; global flags --config FILE, --api-url URL,
+--api-ca FILE, --token-file FILE; docs/cli.md):
 %s
 Every service prints its effective configuration with --print-config;
-every verb explains itself with --help.
+every verb explains itself with --help. Exit codes: 0 done, 1 failed or
+refused, 2 bad arguments or configuration, 3 ferry status: a group is out
+of its RPO.
 `
 
 func main() {
@@ -86,8 +90,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return 0
 	}
+	// The verbs read FERRY_API_URL, FERRY_TOKEN, FERRY_API_CA and the
+	// client config file themselves (docs/cli.md: flags over env over file).
 	return cli.Main(ctx, args, stdin, stdout, stderr, cli.Options{
-		APIURL: cfg.APIURL, Token: cfg.Token, CAFile: cfg.APICAFile, Bootstrap: bootstrapper(cfg),
+		Bootstrap: bootstrapper(cfg), LookupEnv: os.LookupEnv,
+		Services: []string{"server", "worker", "sim", "dev", "payload-key"},
 	})
 }
 
