@@ -8,7 +8,13 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/ferrydr/ferry"
+	"github.com/ferrydr/ferry/telemetry"
 )
 
 type ctxKey int
@@ -33,8 +39,50 @@ func (s *server) requestID(next http.Handler) http.Handler {
 			id = hex.EncodeToString(b[:])
 		}
 		w.Header().Set(requestIDHeader, id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+		// Every line logged with the request's context names it.
+		ctx := telemetry.WithLogAttrs(r.Context(), slog.String("request_id", id))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, requestIDKey, id)))
 	})
+}
+
+// routeFields runs once the route is known: it names the request's trace
+// span by the route's pattern (never the raw path, whose ids would make
+// every span name new), and puts the run or the group the request is about
+// on every line logged for it, the request's closing line included.
+func (s *server) routeFields(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pattern := chi.RouteContext(r.Context()).RoutePattern()
+		telemetry.NameSpan(r.Context(), r.Method, pattern)
+		switch {
+		case strings.HasPrefix(pattern, "/v1/runs/{id}"):
+			telemetry.AddLogAttrs(r.Context(), slog.String("run_id", chi.URLParam(r, "id")))
+		case strings.HasPrefix(pattern, "/v1/groups/{name}"):
+			telemetry.AddLogAttrs(r.Context(), slog.String("group", chi.URLParam(r, "name")))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// logRunOf puts the group of the run a request is about on the request's
+// log lines once a handler has read that run: its route gives only the id
+// (routeFields). Other runs a handler reads leave the lines alone.
+func logRunOf(ctx context.Context, r ferry.Run) {
+	for _, a := range telemetry.LogAttrs(ctx) {
+		if a.Key == "run_id" && a.Value.String() == r.ID {
+			telemetry.AddLogAttrs(ctx, runLogAttrs(r)...)
+			return
+		}
+	}
+}
+
+// runLogAttrs are the log fields of a run: its id, and its group if it has
+// one (a site's evacuation has many).
+func runLogAttrs(r ferry.Run) []slog.Attr {
+	attrs := []slog.Attr{slog.String("run_id", r.ID), slog.String("workflow_id", r.WorkflowID)}
+	if r.Group != "" {
+		attrs = append(attrs, slog.String("group", r.Group))
+	}
+	return attrs
 }
 
 func validRequestID(id string) bool {

@@ -22,7 +22,7 @@ func (s *server) routes() *chi.Mux {
 	})
 	// authorize runs once the route is known, around every handler.
 	mux.Group(func(r chi.Router) {
-		r.Use(s.authorize)
+		r.Use(s.routeFields, s.authorize) // routeFields: middleware.go
 		s.handlers(r)
 	})
 	return mux

@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/ferrydr/ferry"
+	"github.com/ferrydr/ferry/telemetry"
 	"github.com/ferrydr/ferry/workflows"
 )
 
@@ -316,6 +317,7 @@ func (s *server) launch(ctx context.Context, l launch) (startRunResponse, error)
 
 	rec := l.Run
 	rec.ID, rec.WorkflowID, rec.State, rec.Created = run.GetRunID(), wfID, ferry.RunRunning, time.Now().UTC()
+	telemetry.AddLogAttrs(ctx, runLogAttrs(rec)...) // the request's lines name the run it started
 	if err := s.Store.CreateRun(ctx, rec); err != nil {
 		// The run has started and owns the group; failing the request
 		// would invite a retry that can only meet a 409. The workflow

@@ -43,6 +43,9 @@ func (s scopedStore) GetRun(ctx context.Context, id string) (ferry.Run, error) {
 	if project, scoped := projectOf(ctx); err == nil && scoped && r.Project != project {
 		return ferry.Run{}, fmt.Errorf("store: get run: %w", ferry.Errorf(ferry.ENotFound, "run %q not found", id))
 	}
+	if err == nil {
+		logRunOf(ctx, r) // middleware.go
+	}
 	return r, err
 }
 

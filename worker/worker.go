@@ -5,10 +5,12 @@ package worker
 
 import (
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/ferrydr/ferry/activities"
+	"github.com/ferrydr/ferry/telemetry"
 	"github.com/ferrydr/ferry/workflows"
 )
 
@@ -35,6 +37,9 @@ func New(c client.Client, taskQueue string, acts *activities.Activities, o Optio
 		MaxConcurrentWorkflowTaskExecutionSize: o.MaxConcurrentWorkflowTasks,
 		MaxConcurrentWorkflowTaskPollers:       o.WorkflowTaskPollers,
 		MaxConcurrentActivityTaskPollers:       o.ActivityTaskPollers,
+		// The run's group on every workflow and activity log line; the
+		// client's tracing interceptors, when on, come before it.
+		Interceptors: []interceptor.WorkerInterceptor{telemetry.WorkerInterceptor()},
 	})
 	Register(w, tuned(acts, o))
 	return w

@@ -13,9 +13,11 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/ferrydr/ferry/cli"
 	"github.com/ferrydr/ferry/config"
+	"github.com/ferrydr/ferry/telemetry"
 )
 
 const usage = `ferry: disaster-recovery orchestration on Temporal
@@ -80,7 +82,20 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return 0
 		}
 		logger := newLogger(cfg, stderr).With("service", args[0])
-		err := fn(ctx, cfg, logger, rest, stdout)
+		// Tracing, when the OTEL_ variables ask for it; flushed on exit.
+		shutdownTracing, err := telemetry.SetupTracing(ctx, "ferry-"+args[0])
+		if err != nil {
+			fmt.Fprintln(stderr, "ferry:", err)
+			return 2
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := shutdownTracing(sctx); err != nil {
+				logger.Warn("traces not flushed", "error", err)
+			}
+		}()
+		err = fn(ctx, cfg, logger, rest, stdout)
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
@@ -117,9 +132,6 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	if err := level.UnmarshalText([]byte(strings.ToUpper(cfg.LogLevel))); err != nil {
 		level = slog.LevelInfo
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	// Request, run, group and trace ids on every line: docs/observability.md.
+	return telemetry.NewLogger(w, cfg.LogFormat, level)
 }

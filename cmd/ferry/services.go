@@ -30,6 +30,7 @@ import (
 	"github.com/ferrydr/ferry/metrics"
 	"github.com/ferrydr/ferry/server"
 	"github.com/ferrydr/ferry/store"
+	"github.com/ferrydr/ferry/telemetry"
 	"github.com/ferrydr/ferry/worker"
 	"github.com/ferrydr/ferry/workflows"
 )
@@ -39,6 +40,9 @@ func clientOptions(cfg config.Config, logger *slog.Logger) client.Options {
 		HostPort:  cfg.TemporalAddress,
 		Namespace: cfg.TemporalNamespace,
 		Logger:    tlog.NewStructuredLogger(logger.With("component", "temporal")),
+		// Tracing, when on (docs/observability.md); a worker made from
+		// the client inherits it.
+		Interceptors: telemetry.ClientInterceptors(),
 	}
 }
 
@@ -127,7 +131,7 @@ func apiHandler(cfg config.Config, st *store.Store, c client.Client, keys *codec
 	for _, f := range with {
 		f(&deps)
 	}
-	return server.New(deps)
+	return telemetry.HTTPHandler(server.New(deps), "ferry-api")
 }
 
 func runServer(ctx context.Context, cfg config.Config, logger *slog.Logger, args []string, _ io.Writer) error {
@@ -473,6 +477,7 @@ func startTemporal(ctx context.Context, cfg config.Config, logger *slog.Logger) 
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = telemetry.WithoutOTEL(os.Environ()) // Ferry's tracing is not the dev server's
 	// Its own process group, so a stop reaches the server and nothing else.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
