@@ -8,6 +8,7 @@ package telemetry
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -48,7 +49,10 @@ var (
 // no connection attempts. defaultService names the service unless
 // OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES does. The returned shutdown
 // flushes the spans not yet sent and turns tracing off; call it on exit.
-func SetupTracing(ctx context.Context, defaultService string) (shutdown func(context.Context) error, err error) {
+// The SDK's own errors (a collector that cannot be reached) go to logger,
+// when given, so they are lines like the others (JSON with
+// FERRY_LOG_FORMAT=json) rather than the standard log package's.
+func SetupTracing(ctx context.Context, defaultService string, logger *slog.Logger) (shutdown func(context.Context) error, err error) {
 	off := func(context.Context) error { return nil }
 	exp, err := newExporter(ctx)
 	if err != nil || exp == nil {
@@ -74,6 +78,10 @@ func SetupTracing(ctx context.Context, defaultService string) (shutdown func(con
 	mu.Unlock()
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(propagator)
+	if logger != nil {
+		l := logger.With("component", "otel")
+		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { l.Warn("tracing", "error", err) }))
+	}
 	return func(ctx context.Context) error {
 		mu.Lock()
 		if active == tp {

@@ -1,7 +1,9 @@
 package telemetry_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -56,7 +58,7 @@ func TestTracingOffByDefault(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rc.Endpoint)
 	for _, exporter := range []string{"", "none"} {
 		t.Setenv("OTEL_TRACES_EXPORTER", exporter)
-		shutdown, err := telemetry.SetupTracing(context.Background(), "ferry-test")
+		shutdown, err := telemetry.SetupTracing(context.Background(), "ferry-test", nil)
 		require.NoError(t, err)
 		require.False(t, telemetry.TracingEnabled())
 		require.Nil(t, telemetry.ClientInterceptors())
@@ -75,7 +77,7 @@ func TestTracingOffByDefault(t *testing.T) {
 	// Disabled wins over an exporter.
 	t.Setenv("OTEL_TRACES_EXPORTER", "otlp")
 	t.Setenv("OTEL_SDK_DISABLED", "true")
-	shutdown, err := telemetry.SetupTracing(context.Background(), "ferry-test")
+	shutdown, err := telemetry.SetupTracing(context.Background(), "ferry-test", nil)
 	require.NoError(t, err)
 	require.False(t, telemetry.TracingEnabled())
 	require.NoError(t, shutdown(context.Background()))
@@ -86,14 +88,14 @@ func TestTracingOffByDefault(t *testing.T) {
 func TestTracingRefusesWhatItCannotDo(t *testing.T) {
 	clearOTEL(t)
 	t.Setenv("OTEL_TRACES_EXPORTER", "zipkin")
-	_, err := telemetry.SetupTracing(context.Background(), "ferry-test")
+	_, err := telemetry.SetupTracing(context.Background(), "ferry-test", nil)
 	require.ErrorContains(t, err, "OTEL_TRACES_EXPORTER")
 	t.Setenv("OTEL_TRACES_EXPORTER", "otlp")
 	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
-	_, err = telemetry.SetupTracing(context.Background(), "ferry-test")
+	_, err = telemetry.SetupTracing(context.Background(), "ferry-test", nil)
 	require.ErrorContains(t, err, "OTEL_EXPORTER_OTLP_PROTOCOL")
 	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "thrift")
-	_, err = telemetry.SetupTracing(context.Background(), "ferry-test")
+	_, err = telemetry.SetupTracing(context.Background(), "ferry-test", nil)
 	require.ErrorContains(t, err, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
 	require.False(t, telemetry.TracingEnabled())
 }
@@ -114,7 +116,7 @@ func TestTracingExportsOverOTLP(t *testing.T) {
 			t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rc.Endpoint)
 			t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test,service.name=overridden")
 			t.Setenv("OTEL_SERVICE_NAME", "ferry-api-test")
-			shutdown, err := telemetry.SetupTracing(context.Background(), "ferry-test")
+			shutdown, err := telemetry.SetupTracing(context.Background(), "ferry-test", nil)
 			require.NoError(t, err)
 			require.True(t, telemetry.TracingEnabled())
 			require.Len(t, telemetry.ClientInterceptors(), 1)
@@ -155,7 +157,7 @@ func TestTracingDefaultServiceName(t *testing.T) {
 	rc := otlptest.NewHTTP(t)
 	t.Setenv("OTEL_TRACES_EXPORTER", "otlp")
 	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", rc.Endpoint+"/v1/traces")
-	shutdown, err := telemetry.SetupTracing(context.Background(), "ferry-worker")
+	shutdown, err := telemetry.SetupTracing(context.Background(), "ferry-worker", nil)
 	require.NoError(t, err)
 	_, span := otel.Tracer("t").Start(context.Background(), "work")
 	span.End()
@@ -163,4 +165,26 @@ func TestTracingDefaultServiceName(t *testing.T) {
 	spans := rc.Spans()
 	require.Len(t, spans, 1)
 	require.Equal(t, "ferry-worker", spans[0].Service)
+}
+
+// The SDK's own errors (a collector refusing the spans) are lines of the
+// process's logger, not the standard log package's.
+func TestTracingErrorsAreLogLines(t *testing.T) {
+	clearOTEL(t)
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no", http.StatusBadRequest)
+	}))
+	defer refusing.Close()
+	t.Setenv("OTEL_TRACES_EXPORTER", "otlp")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", refusing.URL)
+	var logs bytes.Buffer
+	shutdown, err := telemetry.SetupTracing(context.Background(), "ferry-test", telemetry.NewLogger(&logs, "json", slog.LevelInfo))
+	require.NoError(t, err)
+	_, span := otel.Tracer("t").Start(context.Background(), "refused")
+	span.End()
+	_ = shutdown(context.Background())
+	lines := jsonLines(t, &logs)
+	require.NotEmpty(t, lines)
+	require.Equal(t, "otel", lines[0]["component"])
+	require.Contains(t, lines[0]["error"], "400")
 }

@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		logger := newLogger(cfg, stderr).With("service", args[0])
 		// Tracing, when the OTEL_ variables ask for it; flushed on exit.
-		shutdownTracing, err := telemetry.SetupTracing(ctx, "ferry-"+args[0])
+		shutdownTracing, err := telemetry.SetupTracing(ctx, "ferry-"+args[0], logger)
 		if err != nil {
 			fmt.Fprintln(stderr, "ferry:", err)
 			return 2

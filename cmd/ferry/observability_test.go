@@ -90,7 +90,7 @@ func TestTracesAndLogsOfARun(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rc.Endpoint)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	shutdown, err := telemetry.SetupTracing(ctx, "ferry-test")
+	shutdown, err := telemetry.SetupTracing(ctx, "ferry-test", nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = shutdown(context.Background()) })
 	require.True(t, telemetry.TracingEnabled())
