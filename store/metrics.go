@@ -11,8 +11,11 @@ import (
 )
 
 // The reads below feed the API's Prometheus collector (package metrics):
-// each is one query over a whole table, grouped in PostgreSQL, so a scrape
-// costs a few milliseconds however many runs, replicas and events there are.
+// each is one query over a whole table, grouped in PostgreSQL, so a reading
+// sends a handful of rows whatever the tables hold; the counts scan the
+// runs and replication events tables, which is why the collector keeps a
+// reading for a while (metrics.StateOptions.TTL, 10 s) rather than querying at
+// every scrape.
 
 // RunCount is how many run records of a kind are in a recorded state.
 type RunCount struct {

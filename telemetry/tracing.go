@@ -32,9 +32,10 @@ import (
 // instrumentation names Ferry's own tracers.
 const instrumentation = "github.com/ferrydr/ferry"
 
-// propagator is W3C trace context and baggage, on HTTP and in Temporal
-// headers alike.
-var propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+// propagator is W3C trace context, on HTTP and in Temporal headers alike.
+// Not baggage: whatever a caller sent in it (up to 8 KB of anything) would
+// be written into every workflow's and activity's headers in the history.
+var propagator = propagation.TraceContext{}
 
 // active is the process's tracer provider while tracing is on; nil when off.
 var (

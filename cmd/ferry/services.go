@@ -106,6 +106,27 @@ func registerSearchAttributes(ctx context.Context, c client.Client, namespace st
 	return nil
 }
 
+// ensureSearchAttributes registers the missing search attributes, trying
+// for up to a minute (Temporal may be restarting), and returns the last
+// error if they still are not there.
+func ensureSearchAttributes(ctx context.Context, c client.Client, namespace string, logger *slog.Logger) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := registerSearchAttributes(rctx, c, namespace)
+		cancel()
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		logger.Warn("search attributes not registered yet", "error", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
 func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*store.Store, error) {
 	st, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -216,10 +237,14 @@ func runWorker(ctx context.Context, cfg config.Config, logger *slog.Logger, args
 		return err
 	}
 	defer c.Close()
-	// Runs upsert FerryRunState: a worker upgraded before the API registers
-	// it must not leave them retrying on an unregistered attribute.
-	if err := registerSearchAttributes(ctx, c, cfg.TemporalNamespace); err != nil {
-		logger.Warn("search attributes not registered", "error", err)
+	// Runs upsert FerryRunState, and Temporal fails (and retries for ever)
+	// the workflow task of a run that upserts an unregistered attribute:
+	// such a run would hold its group's lock doing nothing. So a worker
+	// that cannot make sure they exist does not start; the error names the
+	// command a Temporal admin runs. Runs started meanwhile wait in the
+	// task queue.
+	if err := ensureSearchAttributes(ctx, c, cfg.TemporalNamespace, logger); err != nil {
+		return fmt.Errorf("search attributes: %w", err)
 	}
 	set := simDrivers(sim.NewClient(simURL, &http.Client{Timeout: 5 * time.Minute}))
 	if cfg.DriversFile != "" {
