@@ -249,7 +249,12 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
+// cellEscaper makes text safe inside a Markdown table cell: a pipe would
+// end the cell, and many renderers (ticket systems, wikis) pass raw HTML in
+// Markdown through, so a step error like <img onerror=...> must stay text.
+var cellEscaper = strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;", "&", "&amp;")
+
 // cell makes s safe inside a Markdown table cell.
 func cell(s string) string {
-	return strings.ReplaceAll(oneLine(s), "|", `\|`)
+	return cellEscaper.Replace(oneLine(s))
 }

@@ -359,7 +359,8 @@ func TestHTMLReportEscapesHostileText(t *testing.T) {
 	require.Equal(t, hostileName, bars[3].attr("data-step"), "the name survives, escaped, in the SVG")
 
 	md := string(e.do("GET", "/v1/runs/run-x/report?format=markdown", "").body)
-	require.Contains(t, md, `| <script>alert("step")</script>]]><!-- | failed |`, "Markdown keeps the row on one line")
+	require.Contains(t, md, `| &lt;script&gt;alert("step")&lt;/script&gt;]]&gt;&lt;!-- | failed |`, "Markdown keeps the row on one line, its HTML as text")
+	require.NotContains(t, md, "<img", "no raw HTML for a renderer that passes it through")
 }
 
 func TestHTMLReportLoadsNothing(t *testing.T) {
