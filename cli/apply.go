@@ -58,7 +58,7 @@ func (c *CLI) apply(ctx context.Context, args []string) error {
 		if created {
 			verb = "created"
 		}
-		fmt.Fprintf(c.Stdout, "%s/%s %s\n", kind, name, verb)
+		fmt.Fprintf(c.Stdout, "%s/%s %s\n", kind, clean(name), verb)
 	}
 	for _, s := range inv.Sites {
 		_, created, err := c.API.PutSite(ctx, s)

@@ -26,8 +26,10 @@ const (
 	ExitOK    = 0
 	ExitError = 1 // the API refused, a run ended otherwise than completed
 	ExitUsage = 2 // bad arguments or configuration
-	// ExitRPO is `ferry status`'s answer when a group is out of its RPO
-	// (past twice its RPO, or a replica in error), for scripts and probes.
+	// ExitRPO is `ferry status`'s answer when a group is past twice its
+	// RPO (WARN) or three times / a replica in error (CRIT), for scripts
+	// and probes. A lag between one and two RPOs is OK, as the monitor
+	// judges it.
 	ExitRPO = 3
 )
 
@@ -187,7 +189,7 @@ var usages = map[string]string{
 	"token": "token create --name N --role viewer|operator|admin [--project P] [--expires 720h]\n" +
 		"  ferry token list [-o table|json|yaml] | ferry token revoke ID | ferry token bootstrap [--name N] [--force]",
 	"audit":      "audit [--since 24h|TIME] [--token ID|NAME] [--limit N] [-o table|json|yaml]",
-	"status":     "status [GROUP] [-o table|json|yaml]   (exit 3 when a group is out of its RPO)",
+	"status":     "status [GROUP] [-o table|json|yaml]   (exit 3 when a group is past twice its RPO (WARN) or three times / a replica in error (CRIT))",
 	"groups":     "groups [-o table|json|yaml]",
 	"sites":      "sites [-o table|json|yaml]",
 	"backends":   "backends [-o table|json|yaml]",
@@ -231,14 +233,15 @@ func (c *CLI) Run(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.Stdout, "usage: %s\n", usage(verb))
 		return ExitOK
 	case errors.As(err, &ue):
-		fmt.Fprintf(c.Stderr, "ferry %s: %s\nusage: %s\n", verb, ue.msg, usage(verb))
+		fmt.Fprintf(c.Stderr, "ferry %s: %s\nusage: %s\n", verb, clean(ue.msg), usage(verb))
 		return ExitUsage
 	case errors.As(err, &ee):
 		return ee.code
 	}
-	fmt.Fprintf(c.Stderr, "ferry %s: %v\n", verb, err)
+	// The error may carry the API's problem detail: clean it.
+	fmt.Fprintf(c.Stderr, "ferry %s: %s\n", verb, clean(err.Error()))
 	if hint := c.authHint(err); hint != "" {
-		fmt.Fprintln(c.Stderr, hint)
+		fmt.Fprintln(c.Stderr, clean(hint))
 	}
 	return ExitError
 }

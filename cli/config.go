@@ -200,11 +200,12 @@ func resolvePath(dir, p string) string {
 }
 
 // readConfig reads a config file; a missing one is no error unless it was
-// asked for. A file that holds a token must be private, as ssh asks of a
-// key.
+// asked for. The file says where the CLI sends its token (api_url, api_ca,
+// token_file), so it must be the user's own and nobody else may write it;
+// one that holds a token must be private too, as ssh asks of a key.
 func readConfig(path string, explicit bool) (FileConfig, error) {
 	var fc FileConfig
-	data, err := os.ReadFile(path)
+	data, st, err := readFile(path)
 	if errors.Is(err, fs.ErrNotExist) && !explicit {
 		return fc, nil
 	}
@@ -213,25 +214,35 @@ func readConfig(path string, explicit bool) (FileConfig, error) {
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
-		return fc, &configError{fmt.Sprintf("config %s: %v", path, err)}
-	}
+	decErr := dec.Decode(&fc)
+	// Refuse an unsafe file before saying anything of its content; one
+	// with a token gets the stricter check first, so that its fix
+	// (chmod 600) is the only one needed.
 	if fc.Token != "" {
-		if err := private(path, "holds a token"); err != nil {
+		if err := private(path, st, "holds a token"); err != nil {
 			return fc, err
 		}
+	}
+	if err := trusted(path, st, "is a config file"); err != nil {
+		return fc, err
+	}
+	if decErr != nil && !errors.Is(decErr, io.EOF) {
+		return fc, &configError{fmt.Sprintf("config %s: %v", path, decErr)}
 	}
 	return fc, nil
 }
 
-// readSecretFile reads a token from a private file.
+// readSecretFile reads a token from a private file of the user's own.
 func readSecretFile(path string) (string, error) {
-	if err := private(path, "is a token file"); err != nil {
-		return "", err
-	}
-	b, err := os.ReadFile(path)
+	b, st, err := readFile(path)
 	if err != nil {
 		return "", &configError{fmt.Sprintf("token file: %v", err)}
+	}
+	if err := private(path, st, "is a token file"); err != nil {
+		return "", err
+	}
+	if err := trusted(path, st, "is a token file"); err != nil {
+		return "", err
 	}
 	tok := strings.TrimSpace(string(b))
 	if tok == "" {
@@ -240,12 +251,41 @@ func readSecretFile(path string) (string, error) {
 	return tok, nil
 }
 
-// private refuses a file that its group or others may read or write.
-func private(path, what string) error {
-	st, err := os.Stat(path)
+// readFile reads a file and describes the file it read: the checks judge
+// the very file that was read, not one put in its place since.
+func readFile(path string) ([]byte, fs.FileInfo, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return &configError{fmt.Sprintf("%s: %v", path, err)}
+		return nil, nil, err
 	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, st, nil
+}
+
+// trusted refuses a file that another user owns (where the platform tells)
+// or that its group or others may write: whoever can change it can point
+// the CLI, and the token it sends, at a server of their own.
+func trusted(path string, st fs.FileInfo, what string) error {
+	if uid, other, ok := ownedByOther(st); ok && other {
+		return &configError{fmt.Sprintf("%s %s but belongs to user %d, not to you (user %d): refused; use a file of your own (or run chown %d %s)",
+			path, what, uid, os.Getuid(), os.Getuid(), path)}
+	}
+	if perm := st.Mode().Perm(); perm&0o022 != 0 {
+		return &configError{fmt.Sprintf("%s %s but others may write it (mode %04o): refused; run chmod go-w %s", path, what, perm, path)}
+	}
+	return nil
+}
+
+// private refuses a file that its group or others may read or write.
+func private(path string, st fs.FileInfo, what string) error {
 	if perm := st.Mode().Perm(); perm&0o077 != 0 {
 		return &configError{fmt.Sprintf("%s %s but others may read it (mode %04o): refused; run chmod 600 %s", path, what, perm, path)}
 	}

@@ -3,8 +3,11 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -127,4 +130,55 @@ func TestConfigFileEnvAndFlags(t *testing.T) {
 	r = mainWith(t, map[string]string{"HOME": t.TempDir()}, "sites")
 	require.Equal(t, cli.ExitError, r.code, "no file in the usual place is fine: the default URL, no token")
 	require.Regexp(t, `127\.0\.0\.1:8080|FERRY_TOKEN is not set`, r.stderr)
+}
+
+// TestConfigFileOthersMayNotChange: whoever can change the config file can
+// send the CLI, and its token, to a server of their own; so the file, and
+// a token file, must be the user's own and nobody else may write them.
+func TestConfigFileOthersMayNotChange(t *testing.T) {
+	const nowhere = "http://127.0.0.1:1"
+	dir := t.TempDir()
+	conf := writeMode(t, filepath.Join(dir, "config.yaml"), "api_url: "+nowhere+"\n", 0o664)
+	env := map[string]string{"FERRY_CONFIG": conf}
+	for _, mode := range []os.FileMode{0o664, 0o646, 0o622} {
+		require.NoError(t, os.Chmod(conf, mode))
+		r := mainWith(t, env, "sites")
+		require.Equal(t, cli.ExitUsage, r.code, "mode %04o", mode)
+		require.Contains(t, r.stderr, fmt.Sprintf("%s is a config file but others may write it (mode %04o): refused; run chmod go-w %s", conf, mode, conf))
+		require.Empty(t, r.stdout)
+	}
+	// The fix it gives is enough: a readable file without a token is fine.
+	require.NoError(t, os.Chmod(conf, 0o644))
+	r := mainWith(t, env, "sites")
+	require.Equal(t, cli.ExitError, r.code, "the config is used: %s", r.stderr)
+	require.Contains(t, r.stderr, "127.0.0.1:1")
+
+	// A token file others may write is refused too (chmod 600 fixes both).
+	tok := writeMode(t, filepath.Join(dir, "t.token"), "fry_secret\n", 0o602)
+	r = mainWith(t, env, "sites", "--token-file", tok)
+	require.Equal(t, cli.ExitUsage, r.code)
+	require.Contains(t, r.stderr, tok+" is a token file but others may read it (mode 0602): refused; run chmod 600 "+tok)
+	require.NotContains(t, r.stderr, "fry_secret")
+
+	// A file another user owns is refused whatever its mode.
+	theirs := otherUsersFile(t, "api_url: "+nowhere+"\n")
+	r = mainWith(t, map[string]string{"FERRY_CONFIG": theirs}, "sites")
+	require.Equal(t, cli.ExitUsage, r.code, r.stderr)
+	require.Regexp(t, regexp.QuoteMeta(theirs)+` is a config file but belongs to user \d+, not to you \(user `+strconv.Itoa(os.Getuid())+`\): refused`, r.stderr)
+	r = mainWith(t, env, "sites", "--token-file", otherUsersFile(t, "fry_theirs\n"))
+	require.Equal(t, cli.ExitUsage, r.code, r.stderr)
+	require.Contains(t, r.stderr, "is a token file but belongs to user")
+	require.NotContains(t, r.stderr, "fry_theirs")
+}
+
+// otherUsersFile is a private file that belongs to another user: as root,
+// a file given to nobody (65534); otherwise /etc/passwd, which root owns.
+func otherUsersFile(t *testing.T, content string) string {
+	t.Helper()
+	if os.Getuid() != 0 {
+		return "/etc/passwd"
+	}
+	p := writeMode(t, filepath.Join(t.TempDir(), "theirs"), content, 0o600)
+	require.NoError(t, os.Chown(p, 65534, 65534))
+	return p
 }

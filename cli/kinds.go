@@ -194,7 +194,7 @@ func (c *CLI) replicationVerb(ctx context.Context, args []string) error {
 				cell{text: fmt.Sprint(r.Seq)}, cell{text: seconds(r.LagSecs)}, cell{ok, okColor}, cell{text: c.when(&r.Observed)})
 		}
 		color := c.colorOn()
-		fmt.Fprintf(c.Stdout, "Group %s, RPO %s\n\n", rep.Group, seconds(float64(rep.RPOSeconds)))
+		fmt.Fprintf(c.Stdout, "Group %s, RPO %s\n\n", clean(rep.Group), seconds(float64(rep.RPOSeconds)))
 		if err := t.write(c.Stdout, color); err != nil {
 			return err
 		}
@@ -272,24 +272,24 @@ func (c *CLI) start(ctx context.Context, verb string, req apiclient.StartRunRequ
 	run, err := c.API.StartRun(ctx, req)
 	var p *apiclient.ProblemError
 	if errors.As(err, &p) && p.Status == 409 && p.RunID != "" {
-		fmt.Fprintf(c.Stderr, "ferry %s: %s\nwatch it with: ferry watch %s\n", verb, p.Detail, p.RunID)
+		fmt.Fprintf(c.Stderr, "ferry %s: %s\nwatch it with: ferry watch %s\n", verb, clean(p.Detail), clean(p.RunID))
 		return &exitError{ExitError}
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.Stdout, "Run %s started: %s", run.ID, req.Kind)
+	fmt.Fprintf(c.Stdout, "Run %s started: %s", clean(run.ID), clean(req.Kind))
 	for _, s := range []string{req.Group, req.Site, req.Backend, req.Share} {
 		if s != "" {
-			fmt.Fprintf(c.Stdout, " of %s", s)
+			fmt.Fprintf(c.Stdout, " of %s", clean(s))
 		}
 	}
 	fmt.Fprintln(c.Stdout)
 	if run.TemporalUIURL != "" {
-		fmt.Fprintf(c.Stdout, "Temporal UI: %s\n", run.TemporalUIURL)
+		fmt.Fprintf(c.Stdout, "Temporal UI: %s\n", clean(run.TemporalUIURL))
 	}
 	if sf.detach {
-		fmt.Fprintf(c.Stdout, "Watch it with: ferry watch %s\n", run.ID)
+		fmt.Fprintf(c.Stdout, "Watch it with: ferry watch %s\n", clean(run.ID))
 		return nil
 	}
 	return c.watch(ctx, run.ID)
@@ -297,13 +297,13 @@ func (c *CLI) start(ctx context.Context, verb string, req apiclient.StartRunRequ
 
 // printDryRun shows a dry run for a person.
 func printDryRun(c *CLI, d apiclient.DryRunResponse) error {
-	fmt.Fprintf(c.Stdout, "Dry run of %s: nothing was started.\n\nSteps:\n", d.Kind)
+	fmt.Fprintf(c.Stdout, "Dry run of %s: nothing was started.\n\nSteps:\n", clean(d.Kind))
 	for i, s := range d.Steps {
-		fmt.Fprintf(c.Stdout, "  %2d. %s\n", i+1, s)
+		fmt.Fprintf(c.Stdout, "  %2d. %s\n", i+1, clean(s))
 	}
 	fmt.Fprintln(c.Stdout, "\nWould touch:")
 	for _, t := range d.Touches {
-		fmt.Fprintf(c.Stdout, "  - %s\n", t)
+		fmt.Fprintf(c.Stdout, "  - %s\n", clean(t))
 	}
 	fmt.Fprintln(c.Stdout, "\nPreconditions:")
 	for _, p := range d.Preconditions {
@@ -311,19 +311,19 @@ func printDryRun(c *CLI, d apiclient.DryRunResponse) error {
 		if !p.Passed {
 			mark = "FAIL"
 		}
-		fmt.Fprintf(c.Stdout, "  [%s] %s", mark, p.Name)
+		fmt.Fprintf(c.Stdout, "  [%s] %s", mark, clean(p.Name))
 		if p.Detail != "" {
-			fmt.Fprintf(c.Stdout, ": %s", p.Detail)
+			fmt.Fprintf(c.Stdout, ": %s", clean(p.Detail))
 		}
 		fmt.Fprintln(c.Stdout)
 	}
 	for _, w := range d.Warnings {
-		fmt.Fprintf(c.Stdout, "  warning: %s\n", w)
+		fmt.Fprintf(c.Stdout, "  warning: %s\n", clean(w))
 	}
 	if d.RTOEstimateSeconds != nil {
-		fmt.Fprintf(c.Stdout, "\nRTO estimate: %.1fs (%s)\n", *d.RTOEstimateSeconds, d.RTOBasis)
+		fmt.Fprintf(c.Stdout, "\nRTO estimate: %.1fs (%s)\n", *d.RTOEstimateSeconds, clean(d.RTOBasis))
 	} else {
-		fmt.Fprintf(c.Stdout, "\nRTO estimate: none (%s)\n", d.RTOBasis)
+		fmt.Fprintf(c.Stdout, "\nRTO estimate: none (%s)\n", clean(d.RTOBasis))
 	}
 	if !d.Ready {
 		fmt.Fprintln(c.Stdout, "Not ready: a precondition failed.")

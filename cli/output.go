@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -136,14 +137,18 @@ func (t *table) rowText(texts ...string) {
 	t.row(cells...)
 }
 
+// write prints the table; every cell goes through clean, since cells hold
+// what the API says (names, errors, notes, messages) and a terminal must
+// never receive its control characters.
 func (t *table) write(w io.Writer, color bool) error {
 	var widths []int
 	for _, r := range t.rows {
-		for i, c := range r {
+		for i := range r {
+			r[i].text = clean(r[i].text)
 			if i >= len(widths) {
 				widths = append(widths, 0)
 			}
-			widths[i] = max(widths[i], utf8.RuneCountInString(c.text))
+			widths[i] = max(widths[i], utf8.RuneCountInString(r[i].text))
 		}
 	}
 	var b strings.Builder
@@ -160,4 +165,51 @@ func (t *table) write(w io.Writer, color bool) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// clean makes text that came from the API (or from whoever wrote to it:
+// step errors, notes, messages, the "by" of a steering action are chosen
+// by clients) safe to print on a terminal, as one line. Line breaks and
+// tabs become spaces; every other C0 or C1 control character (ESC among
+// them, so no escape sequence survives), DEL, the bidirectional controls
+// that reorder what is shown, and bytes that are not UTF-8 become U+FFFD,
+// so that what was there stays visible without being interpreted. Every
+// line and cell printed from API data goes through it.
+func clean(s string) string {
+	ok := true
+	for _, r := range s {
+		if r == utf8.RuneError || unsafeRune(r) {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s { // an invalid byte ranges as utf8.RuneError
+		switch {
+		case r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f' || r == 0x85 || r == '\u2028' || r == '\u2029':
+			b.WriteByte(' ')
+		case r == utf8.RuneError || unsafeRune(r):
+			b.WriteRune(utf8.RuneError)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// unsafeRune reports a rune a terminal may act on rather than show: the C0
+// and C1 controls and DEL (unicode.IsControl), the line and paragraph
+// separators, and the bidirectional embedding, override and isolate marks.
+func unsafeRune(r rune) bool {
+	switch {
+	case unicode.IsControl(r), r == '\u2028', r == '\u2029', r == '\u061c', r == '\u200e', r == '\u200f':
+		return true
+	case r >= '\u202a' && r <= '\u202e', r >= '\u2066' && r <= '\u2069':
+		return true
+	}
+	return false
 }

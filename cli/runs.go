@@ -81,18 +81,18 @@ func (c *CLI) failover(ctx context.Context, args []string) error {
 	})
 	var p *apiclient.ProblemError
 	if errors.As(err, &p) && p.Status == 409 && p.RunID != "" {
-		fmt.Fprintf(c.Stderr, "ferry failover: %s\nwatch it with: ferry watch %s\n", p.Detail, p.RunID)
+		fmt.Fprintf(c.Stderr, "ferry failover: %s\nwatch it with: ferry watch %s\n", clean(p.Detail), clean(p.RunID))
 		return &exitError{ExitError}
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.Stdout, "Run %s started: failover of group %s to site %s (%s)\n", run.ID, name, run.Site, mode)
+	fmt.Fprintf(c.Stdout, "Run %s started: failover of group %s to site %s (%s)\n", clean(run.ID), clean(name), clean(run.Site), mode)
 	if run.TemporalUIURL != "" {
-		fmt.Fprintf(c.Stdout, "Temporal UI: %s\n", run.TemporalUIURL)
+		fmt.Fprintf(c.Stdout, "Temporal UI: %s\n", clean(run.TemporalUIURL))
 	}
 	if *detach {
-		fmt.Fprintf(c.Stdout, "Watch it with: ferry watch %s\n", run.ID)
+		fmt.Fprintf(c.Stdout, "Watch it with: ferry watch %s\n", clean(run.ID))
 		return nil
 	}
 	return c.watch(ctx, run.ID)
@@ -110,7 +110,7 @@ func (c *CLI) steer(ctx context.Context, action string, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.Stdout, "Run %s: %s accepted; the run is %s\n", pos[0], action, run.State)
+	fmt.Fprintf(c.Stdout, "Run %s: %s accepted; the run is %s\n", clean(pos[0]), action, clean(run.State))
 	return nil
 }
 

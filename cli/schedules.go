@@ -54,7 +54,7 @@ func (c *CLI) drillSchedule(ctx context.Context, args []string) error {
 	if created {
 		verb = "created"
 	}
-	fmt.Fprintf(c.Stdout, "drill schedule of group %s %s: %q", s.Group, verb, s.Cron)
+	fmt.Fprintf(c.Stdout, "drill schedule of group %s %s: %q", clean(s.Group), verb, s.Cron)
 	if len(s.NextRuns) > 0 {
 		fmt.Fprintf(c.Stdout, ", next drill %s", s.NextRuns[0].In(c.loc()).Format("2006-01-02 15:04 MST"))
 	}

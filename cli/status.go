@@ -91,7 +91,8 @@ func verdictColor(v string) string {
 }
 
 // status prints every group's replication health (or one group's) and
-// exits ExitRPO when a group is out of its RPO.
+// exits ExitRPO when a group is WARN or CRIT: past twice its RPO, or three
+// times / a replica in error.
 func (c *CLI) status(ctx context.Context, args []string) error {
 	fs := flags("status")
 	out := c.outputFlag(fs)

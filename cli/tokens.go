@@ -78,7 +78,7 @@ func (c *CLI) printSecret(t ferry.Token, secret string) {
 		what += ", expires " + t.ExpiresAt.In(c.loc()).Format("2006-01-02 15:04 MST")
 	}
 	fmt.Fprintf(c.Stderr, "token %s %q (%s) created. This is the only time its secret is shown: keep it.\n"+
-		"Use it with: export FERRY_TOKEN=<the line above>\n", t.ID, t.Name, what)
+		"Use it with: export FERRY_TOKEN=<the line above>\n", clean(t.ID), t.Name, clean(what))
 }
 
 func (c *CLI) tokenList(ctx context.Context, args []string) error {
@@ -129,7 +129,7 @@ func (c *CLI) tokenRevoke(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.Stdout, "token %s %q revoked at %s\n", t.ID, t.Name, c.when(t.RevokedAt))
+	fmt.Fprintf(c.Stdout, "token %s %q revoked at %s\n", clean(t.ID), t.Name, c.when(t.RevokedAt))
 	return nil
 }
 

@@ -46,14 +46,15 @@ func (c *CLI) watch(ctx context.Context, id string) error {
 		switch {
 		case ctx.Err() != nil:
 			return w.interrupted(last)
-		case apiclient.IsStatus(err, 404):
+		case apiclient.IsStatus(err, 404), apiclient.IsStatus(err, 401), apiclient.IsStatus(err, 403):
+			// No retry mends a missing run or a refused token: say so now.
 			return err
 		case err != nil:
 			failures++
 			if failures >= maxPollErrors {
 				return err
 			}
-			fmt.Fprintf(c.Stderr, "ferry watch: %v (retrying)\n", err)
+			fmt.Fprintf(c.Stderr, "ferry watch: %s (retrying)\n", clean(err.Error()))
 		default:
 			failures = 0
 			last = run
@@ -64,7 +65,7 @@ func (c *CLI) watch(ctx context.Context, id string) error {
 			}
 			if ferry.RunEnded(run.State) {
 				if !tty {
-					fmt.Fprintln(c.Stdout, summary(run))
+					fmt.Fprintln(c.Stdout, clean(summary(run)))
 				}
 				if run.State == ferry.RunCompleted {
 					return nil
@@ -121,12 +122,12 @@ func (w *watcher) lines(run ferry.Run) {
 		if detail := stepDetail(s); detail != "" && s.State != ferry.StepRunning {
 			line += ": " + detail
 		}
-		fmt.Fprintln(w.c.Stdout, line)
+		fmt.Fprintln(w.c.Stdout, clean(line))
 	}
 	if h := hint(run); h != w.hint {
 		w.hint = h
 		if h != "" {
-			fmt.Fprintln(w.c.Stdout, h)
+			fmt.Fprintln(w.c.Stdout, clean(h))
 		}
 	}
 }
@@ -158,12 +159,12 @@ func (w *watcher) frame(run ferry.Run, width int) string {
 	if run.Mode != "" {
 		title += " (" + run.Mode + ")"
 	}
-	state := strings.ToUpper(run.State)
+	state := strings.ToUpper(clean(run.State))
 	header := fmt.Sprintf("Run %s: %s: %s", run.ID, title, state)
 	if e := w.elapsed(run); e != "" {
 		header += "  elapsed " + e
 	}
-	header = cut(header, width)
+	header = cut(clean(header), width)
 	if w.color {
 		if i := strings.LastIndex(header, ": "+state); i >= 0 {
 			header = header[:i+2] + paint(true, bold+";"+runColor(run.State), state) + header[i+2+len(state):]
@@ -213,9 +214,9 @@ func (w *watcher) frame(run ferry.Run, width int) string {
 	_ = t.write(&b, w.color)
 
 	if ferry.RunEnded(run.State) {
-		fmt.Fprintf(&b, "\n%s\n", paint(w.color, runColor(run.State), cut(summary(run), width)))
+		fmt.Fprintf(&b, "\n%s\n", paint(w.color, runColor(run.State), cut(clean(summary(run)), width)))
 	} else if h := hint(run); h != "" {
-		fmt.Fprintf(&b, "\n%s\n", paint(w.color, bold+";"+yellow, cut(h, width)))
+		fmt.Fprintf(&b, "\n%s\n", paint(w.color, bold+";"+yellow, cut(clean(h), width)))
 	}
 	return b.String()
 }
@@ -271,11 +272,15 @@ func stepSymbol(state string) (string, string) {
 	return "·", faint
 }
 
-// cut shortens s to width runes (no limit when width is 0).
+// cut shortens s to less than width runes, ending it with "…" (no limit
+// when width is 0). It cuts between runes, never inside one.
 func cut(s string, width int) string {
 	r := []rune(s)
 	if width <= 0 || len(r) < width {
 		return s
+	}
+	if width < 2 {
+		return "…"
 	}
 	return string(r[:width-2]) + "…"
 }
@@ -305,10 +310,12 @@ func stepDetail(s ferry.Step) string {
 	return s.Note
 }
 
+// oneLine cleans s, folds its whitespace and keeps at most n runes of it,
+// ending a shortened one with "…" (a cut never splits a UTF-8 character).
 func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		s = s[:n-1] + "…"
+	s = strings.Join(strings.Fields(clean(s)), " ")
+	if r := []rune(s); len(r) > n {
+		s = string(r[:max(n-1, 0)]) + "…"
 	}
 	return s
 }

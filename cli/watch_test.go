@@ -3,12 +3,18 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -164,4 +170,89 @@ func TestWatchInterruptedLeavesTheRunRunning(t *testing.T) {
 			require.True(t, strings.HasSuffix(out.String(), "\x1b[?25h"), "the cursor is shown again")
 		}
 	}
+}
+
+// hostile is a run whose client-chosen texts carry terminal controls: a
+// screen clear, a title change ended by BEL, a C1 CSI, a carriage return,
+// a bidi override and a DEL, and multi-byte text long enough to be cut.
+func hostile() []ferry.Run {
+	failed := step("boot\x1b[2J-db", "failed", "12:00:05", "12:00:07")
+	failed.Error = "disk \x1b]0;pwned\x07 full\r\n" + strings.Repeat("é", 80)
+	failed.Note = "see \u009b31mred\u202e\x7f"
+	paused := ferry.Run{ID: "r1", Kind: "failover", Group: "shop\x1b[8m", State: ferry.RunPaused, Created: *at("12:00:00"),
+		Steps: []ferry.Step{failed}}
+	byEve := paused
+	byEve.Steps = []ferry.Step{step("boot\x1b[2J-db", "running", "12:00:05", "")}
+	byEve.Events = []ferry.Event{{Action: "pause", By: "eve\x1b[1A\x1b[2K"}}
+	aborted := paused
+	aborted.State = ferry.RunAborted
+	aborted.Message = "gave up\x1b[?25l " + strings.Repeat("日本", 150)
+	return []ferry.Run{paused, byEve, aborted}
+}
+
+// requireInert fails when out holds anything a terminal would act on
+// (once the watch's own cursor and redraw sequences are taken out) or is
+// not UTF-8 (a cut through a character).
+func requireInert(t *testing.T, out string) {
+	t.Helper()
+	require.True(t, utf8.ValidString(out), "no character is cut in two: %q", out)
+	for _, r := range out {
+		require.False(t, r != '\n' && (unicode.IsControl(r) || r == '\u202e'), "control %U printed: %q", r, out)
+	}
+}
+
+func TestWatchPrintsNoControlCharactersFromTheAPI(t *testing.T) {
+	// One line per change.
+	r := run(t, fakeRuns(t, hostile()...), "", "watch", "r1")
+	require.Equal(t, cli.ExitError, r.code, r.stderr)
+	requireInert(t, r.stdout)
+	require.Contains(t, r.stdout, "12:00:07 boot\uFFFD[2J-db  failed: disk \uFFFD]0;pwned\uFFFD full  ", "controls show as U+FFFD, line breaks as spaces")
+	require.Contains(t, r.stdout, "run was paused by eve\uFFFD[1A\uFFFD[2K: ferry resume r1\n")
+	require.Contains(t, r.stdout, "see \uFFFD31mred\uFFFD\uFFFD")
+	require.Contains(t, r.stdout, "(gave up\uFFFD[?25l 日本")
+	require.Contains(t, r.stdout, "…)\n", "the message is cut to 200 runes")
+
+	// The live display: only its own cursor and redraw sequences.
+	code, out, _ := watchTTY(t, true, hostile()...)
+	require.Equal(t, cli.ExitError, code)
+	fs := frames(out)
+	for _, f := range fs {
+		requireInert(t, f)
+	}
+	require.Contains(t, fs[0], "Run r1: failover of group shop\uFFFD[8m: PAUSED")
+	require.Regexp(t, `(?m)^✗  boot\x{FFFD}\[2J-db  failed .* disk \x{FFFD}\]0;pwned\x{FFFD} full é+…$`, fs[0], "the note is cut by runes")
+	require.Contains(t, fs[1], "run was paused by eve\uFFFD[1A\uFFFD[2K: ferry resume r1")
+
+	// ferry runs RUN draws the same table once.
+	r = run(t, fakeRuns(t, hostile()[2]), "", "runs", "r1")
+	require.Equal(t, cli.ExitOK, r.code, r.stderr)
+	requireInert(t, r.stdout)
+	require.Contains(t, r.stdout, "boot\uFFFD[2J-db")
+}
+
+func TestWatchStopsAtOnceWhenTheTokenIsRefused(t *testing.T) {
+	for _, status := range []int{http.StatusUnauthorized, http.StatusForbidden} {
+		var calls atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			calls.Add(1)
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(status)
+			fmt.Fprintf(w, `{"type":"about:blank","title":"refused","status":%d,"detail":"token fry_x may not read runs\u001b[2J"}`, status)
+		}))
+		r := run(t, srv.URL, "", "watch", "r1")
+		srv.Close()
+		require.Equal(t, cli.ExitError, r.code, "status %d", status)
+		require.Equal(t, int32(1), calls.Load(), "status %d: no retry mends a refused token", status)
+		require.NotContains(t, r.stderr, "retrying")
+		require.Contains(t, r.stderr, "token fry_x may not read runs\uFFFD[2J", "the API's message, cleaned")
+		requireInert(t, r.stderr)
+	}
+}
+
+func TestStatusUsageSaysWhenItExits3(t *testing.T) {
+	// A lag between one and two RPOs is OK (exit 0), as the monitor sees it.
+	r := run(t, "http://127.0.0.1:1", "", "status", "--help")
+	require.Equal(t, cli.ExitOK, r.code)
+	require.Contains(t, r.stdout, "(exit 3 when a group is past twice its RPO (WARN) or three times / a replica in error (CRIT))")
+	require.NotContains(t, r.stdout, "out of its RPO")
 }
