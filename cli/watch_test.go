@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/ferrydr/ferry"
 	"github.com/ferrydr/ferry/apiclient"
 	"github.com/ferrydr/ferry/cli"
+	"github.com/ferrydr/ferry/internal/syncbuf"
 )
 
 // frames splits a terminal watch's output into the frames it drew: each
@@ -93,24 +93,6 @@ func TestWatchTerminalFrames(t *testing.T) {
 	require.Contains(t, fs[len(fs)-1], "run r1 rolled_back")
 }
 
-// syncBuffer is a buffer a test reads while a verb writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestWatchTerminalColours(t *testing.T) {
 	failed := step("boot-tier-db", "failed", "12:00:05", "12:00:07")
 	failed.Error = "server db-1 unhealthy"
@@ -144,7 +126,7 @@ func TestWatchInterruptedLeavesTheRunRunning(t *testing.T) {
 	running := ferry.Run{ID: "r1", Kind: "drill", Group: "shop", State: ferry.RunRunning,
 		Steps: []ferry.Step{step("snapshot", "running", "12:00:00", "")}}
 	for _, tty := range []bool{false, true} {
-		var out, errb syncBuffer
+		var out, errb syncbuf.Buffer
 		ctx, cancel := context.WithCancel(context.Background())
 		polls := 0
 		api := fakeRuns(t, running)

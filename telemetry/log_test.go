@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -15,10 +16,13 @@ import (
 	"github.com/ferrydr/ferry/telemetry"
 )
 
-func jsonLines(t *testing.T, b *bytes.Buffer) []map[string]any {
+func jsonLines(t *testing.T, b fmt.Stringer) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+		if line == "" {
+			continue
+		}
 		var m map[string]any
 		require.NoError(t, json.Unmarshal([]byte(line), &m), line)
 		out = append(out, m)

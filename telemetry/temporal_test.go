@@ -1,12 +1,8 @@
 package telemetry_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,36 +16,10 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/ferrydr/ferry/internal/devserver"
+	"github.com/ferrydr/ferry/internal/syncbuf"
 	"github.com/ferrydr/ferry/telemetry"
 	"github.com/ferrydr/ferry/workflows"
 )
-
-// syncBuffer is a log sink many goroutines write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines(t *testing.T) []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var m map[string]any
-		require.NoError(t, json.Unmarshal([]byte(line), &m), line)
-		out = append(out, m)
-	}
-	return out
-}
 
 func logsWorkflow(ctx workflow.Context) error {
 	workflow.GetLogger(ctx).Info("workflow says hello")
@@ -79,8 +49,8 @@ func TestWorkflowAndActivityLogsNameTheGroup(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	srv := devserver.Start(t)
-	var wfLogs, actLogs syncBuffer
-	dial := func(buf *syncBuffer) client.Client {
+	var wfLogs, actLogs syncbuf.Buffer
+	dial := func(buf *syncbuf.Buffer) client.Client {
 		c, err := client.Dial(client.Options{
 			HostPort: srv.HostPort,
 			Logger:   tlog.NewStructuredLogger(telemetry.NewLogger(buf, "json", slog.LevelDebug)),
@@ -123,11 +93,11 @@ func TestWorkflowAndActivityLogsNameTheGroup(t *testing.T) {
 		}
 		return false
 	}
-	check := func(name string, buf *syncBuffer, want ...string) {
+	check := func(name string, buf *syncbuf.Buffer, want ...string) {
 		t.Helper()
 		seen := map[string]bool{}
 		n := 0
-		for _, m := range buf.lines(t) {
+		for _, m := range jsonLines(t, buf) {
 			seen[m["msg"].(string)] = true
 			if !about(m) {
 				continue

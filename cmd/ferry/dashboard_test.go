@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrydr/ferry/config"
+	"github.com/ferrydr/ferry/internal/syncbuf"
 	"github.com/ferrydr/ferry/store/storetest"
 	"github.com/ferrydr/ferry/workflows"
 )
@@ -358,7 +358,7 @@ func startDev(t *testing.T, ctx context.Context) devSystem {
 	require.NoError(t, err)
 
 	dctx, stop := context.WithCancel(ctx)
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- runDev(dctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, out)
@@ -398,22 +398,4 @@ func startDev(t *testing.T, ctx context.Context) devSystem {
 		return resp.StatusCode == http.StatusOK
 	}, time.Minute, 200*time.Millisecond, "the API is not ready")
 	return devSystem{api: api, ui: uiURL, token: token}
-}
-
-// syncBuffer is the dev banner, written by runDev and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
