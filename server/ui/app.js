@@ -8,6 +8,12 @@
 (function () {
   const TOKEN_KEY = 'ferry.token';
   const OVERVIEW_EVERY_MS = 5000;
+  const DETAILS_EVERY_MS = 30000;
+  const ENDED = new Set(['completed', 'failed', 'aborted', 'rolled_back']);
+  // The overview's per-group details, by group, for the view opened at
+  // generation detailsGen.
+  const detailsCache = new Map();
+  let detailsGen = -1;
   const RUN_EVERY_MS = 1000;
 
   const $ = (id) => document.getElementById(id);
@@ -243,13 +249,24 @@
       getJSON('/v1/sites?limit=1000'), getJSON('/v1/backends?limit=1000'),
       getJSON('/v1/groups?limit=1000'), getJSON('/v1/runs?limit=25'),
     ]);
-    // Per group: its replicas and its last drill.
+    // Per group: its replicas and its last drill. Two requests a group, so
+    // they are kept for DETAILS_EVERY_MS (the monitors report every few
+    // minutes anyway) and read again sooner only for a group with a run
+    // under way or when the view is opened anew: a site of hundreds of
+    // groups watched by several people must not flood the API.
+    const busy = new Set(runs.items.filter((r) => !ENDED.has(r.state)).map((r) => r.group));
+    if (gen !== detailsGen) { detailsGen = gen; detailsCache.clear(); }
+    const now = Date.now();
     const details = await Promise.all(groups.items.map(async (g) => {
+      const kept = detailsCache.get(g.name);
+      if (kept && now - kept.at < DETAILS_EVERY_MS && !busy.has(g.name) && !kept.busy) return kept.value;
       const [rep, drills] = await Promise.all([
         getJSON('/v1/groups/' + enc(g.name) + '/replication'),
         getJSON('/v1/runs?kind=drill&limit=1&group=' + enc(g.name)),
       ]);
-      return { rep, drill: drills.items[0] };
+      const value = { rep, drill: drills.items[0] };
+      detailsCache.set(g.name, { at: now, value, busy: busy.has(g.name) });
+      return value;
     }));
     if (gen !== generation) return;
     renderSites(sites.items, backends.items);
