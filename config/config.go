@@ -37,6 +37,13 @@ type Config struct {
 	DataDir   string `env:"DATA_DIR" envDefault:".data"`
 	LogFormat string `env:"LOG_FORMAT" envDefault:"text"` // text or json
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
+	// ProgressTTL and TokenTTL are the API's caches: how long a live run's
+	// progress is reused by concurrent readers, and how long a checked
+	// token is trusted without reading the store (so how long a revocation
+	// made through another API replica may take to apply). 0 turns a
+	// cache off (docs/benchmarks.md measures them).
+	ProgressTTL time.Duration `env:"PROGRESS_TTL" envDefault:"250ms"`
+	TokenTTL    time.Duration `env:"TOKEN_TTL" envDefault:"2s"`
 	// MonitorInterval is how often each backend's replication monitor reads
 	// its replicas (the workers start one monitor per backend).
 	MonitorInterval time.Duration `env:"MONITOR_INTERVAL" envDefault:"5m"`
@@ -117,6 +124,13 @@ func LoadFrom(environ map[string]string) (Config, error) {
 	}
 	if c.MaxBootsPerTier < 0 {
 		return Config{}, fmt.Errorf("config: FERRY_MAX_BOOTS_PER_TIER: want 0 (a whole tier at once) or more, got %d", c.MaxBootsPerTier)
+	}
+	if c.ProgressTTL < 0 || c.ProgressTTL > time.Minute {
+		return Config{}, fmt.Errorf("config: FERRY_PROGRESS_TTL: want 0 (off) to 1m, got %s", c.ProgressTTL)
+	}
+	// A revoked token keeps working on other replicas for up to this long.
+	if c.TokenTTL < 0 || c.TokenTTL > time.Minute {
+		return Config{}, fmt.Errorf("config: FERRY_TOKEN_TTL: want 0 (off) to 1m, got %s", c.TokenTTL)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return Config{}, fmt.Errorf("config: FERRY_LOG_FORMAT: want text or json, got %q", c.LogFormat)

@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -93,4 +94,21 @@ func TestHalfATLSConfigurationIsRefused(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.APITLS()
 	require.ErrorContains(t, err, "FERRY_TLS_CERT")
+}
+
+func TestAPICacheLifetimes(t *testing.T) {
+	c, err := LoadFrom(map[string]string{})
+	require.NoError(t, err)
+	require.Equal(t, 250*time.Millisecond, c.ProgressTTL)
+	require.Equal(t, 2*time.Second, c.TokenTTL)
+
+	c, err = LoadFrom(map[string]string{"FERRY_PROGRESS_TTL": "0", "FERRY_TOKEN_TTL": "500ms"})
+	require.NoError(t, err)
+	require.Zero(t, c.ProgressTTL)
+	require.Equal(t, 500*time.Millisecond, c.TokenTTL)
+
+	for name, v := range map[string]string{"FERRY_PROGRESS_TTL": "-1s", "FERRY_TOKEN_TTL": "2m"} {
+		_, err := LoadFrom(map[string]string{name: v})
+		require.ErrorContains(t, err, name, v)
+	}
 }

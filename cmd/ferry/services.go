@@ -148,11 +148,21 @@ func apiHandler(cfg config.Config, st *store.Store, c client.Client, keys *codec
 	deps := server.Deps{
 		Store: st, Temporal: c, Namespace: cfg.TemporalNamespace, TaskQueue: cfg.TaskQueue,
 		TemporalUIURL: cfg.TemporalUIURL, PayloadKeys: keys, Logger: logger,
+		ProgressTTL: cacheTTL(cfg.ProgressTTL), TokenTTL: cacheTTL(cfg.TokenTTL),
 	}
 	for _, f := range with {
 		f(&deps)
 	}
 	return telemetry.HTTPHandler(server.New(deps), "ferry-api")
+}
+
+// cacheTTL maps a FERRY_*_TTL (0: off) to server.Deps' (0: the default,
+// negative: off).
+func cacheTTL(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 func runServer(ctx context.Context, cfg config.Config, logger *slog.Logger, args []string, _ io.Writer) error {
