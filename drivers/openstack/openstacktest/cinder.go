@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -57,8 +56,7 @@ type Cinder struct {
 	MemberHosts []string
 	Targets     []string
 
-	procs []*exec.Cmd
-	logs  []string
+	procs runner
 }
 
 // StartCinder starts Cinder and waits until GET /os-services shows the
@@ -149,7 +147,7 @@ volume_driver = ferry_fake_driver.FerryFakeDriver
 	main := filepath.Join(c.Dir, "cinder.conf")
 	write(tb, main, conf)
 
-	env := append(os.Environ(), "PYTHONPATH="+testdataDir(tb))
+	c.procs = runner{dir: c.Dir, env: append(os.Environ(), "PYTHONPATH="+testdataDir(tb))}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, "cinder-manage", "--config-file", main, "db", "sync").CombinedOutput(); err != nil {
@@ -157,9 +155,9 @@ volume_driver = ferry_fake_driver.FerryFakeDriver
 	}
 
 	tb.Logf("cinder: database, vhost and db sync in %s", time.Since(start).Round(100*time.Millisecond))
-	tb.Cleanup(c.stop)
-	c.spawn(tb, env, "api", "cinder-api", "--config-file", main)
-	c.spawn(tb, env, "scheduler", "cinder-scheduler", "--config-file", main)
+	tb.Cleanup(c.procs.stopAll)
+	c.procs.start(tb, "api", "cinder-api", "--config-file", main)
+	c.procs.start(tb, "scheduler", "cinder-scheduler", "--config-file", main)
 	volume := func(host, cluster, backendName string) {
 		extra := fmt.Sprintf("[DEFAULT]\nhost = %s\n", host)
 		if cluster != "" {
@@ -168,7 +166,7 @@ volume_driver = ferry_fake_driver.FerryFakeDriver
 		extra += fmt.Sprintf("[%s]\nvolume_backend_name = %s\n", c.Section, backendName)
 		f := filepath.Join(c.Dir, "volume-"+host+".conf")
 		write(tb, f, extra)
-		c.spawn(tb, env, "volume-"+host, "cinder-volume", "--config-file", main, "--config-file", f)
+		c.procs.start(tb, "volume-"+host, "cinder-volume", "--config-file", main, "--config-file", f)
 	}
 	for _, h := range opts.Standalone {
 		volume(h, "", h)
@@ -287,40 +285,16 @@ func (c *Cinder) Services(ctx context.Context) ([]Service, error) {
 // LogTail returns the last lines of every service's log, for failure
 // messages.
 func (c *Cinder) LogTail(lines int) string {
-	var b strings.Builder
-	for _, l := range c.logs {
-		data, _ := os.ReadFile(l)
-		ls := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-		if len(ls) > lines {
-			ls = ls[len(ls)-lines:]
-		}
-		fmt.Fprintf(&b, "==> %s <==\n%s\n", l, strings.Join(ls, "\n"))
-	}
-	return b.String()
+	return tailFiles(c.procs.logs(), lines, nil)
 }
 
 // Grep reports whether some service log contains s (Cinder logs what its
 // API accepted and then refused, e.g. an unknown backend_id).
-func (c *Cinder) Grep(s string) bool {
-	for _, l := range c.logs {
-		if data, err := os.ReadFile(l); err == nil && bytes.Contains(data, []byte(s)) {
-			return true
-		}
-	}
-	return false
-}
+func (c *Cinder) Grep(s string) bool { return c.procs.grep(s) }
 
 // Count says how many times s occurs in the services' logs: how often the
 // fake driver did something it logs (a failover_replication, say).
-func (c *Cinder) Count(s string) int {
-	n := 0
-	for _, l := range c.logs {
-		if data, err := os.ReadFile(l); err == nil {
-			n += bytes.Count(data, []byte(s))
-		}
-	}
-	return n
-}
+func (c *Cinder) Count(s string) int { return c.procs.count(s) }
 
 // TargetDown makes the fake driver's secondary array backendID stop
 // answering (down) or answer again: failing a group over to it then fails
@@ -337,97 +311,45 @@ func (c *Cinder) TargetDown(tb testing.TB, backendID string, down bool) {
 	}
 }
 
-func (c *Cinder) spawn(tb testing.TB, env []string, name, bin string, args ...string) {
-	tb.Helper()
-	logf := filepath.Join(c.Dir, "log", name+".log")
-	out, err := os.Create(filepath.Join(c.Dir, "log", name+".out"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer out.Close()
-	cmd := exec.Command(bin, append(args, "--log-file", logf)...)
-	cmd.Env = env
-	cmd.Dir = c.Dir
-	cmd.Stdout, cmd.Stderr = out, out
-	// Own process group: cinder-volume forks a child per backend, and
-	// the whole group goes at cleanup.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start %s: %v", bin, err)
-	}
-	c.procs = append(c.procs, cmd)
-	c.logs = append(c.logs, logf, out.Name())
-}
-
-func (c *Cinder) stop() {
-	for _, p := range c.procs {
-		_ = syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
-	}
-	for _, p := range c.procs {
-		done := make(chan struct{})
-		go func() { _ = p.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		// Children that outlived their parent (a backend's worker).
-		_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
-	}
-}
-
 func (c *Cinder) waitUp(tb testing.TB, limit time.Duration) {
 	tb.Helper()
 	want := map[string]bool{}
 	for _, h := range append(append([]string{}, c.Hosts...), c.MemberHosts...) {
 		want["cinder-volume "+h] = true
 	}
-	deadline := time.Now().Add(limit)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
 	var last string
-	for time.Now().Before(deadline) {
-		for _, p := range c.procs {
-			if p.ProcessState != nil || processGone(p) {
-				tb.Fatalf("%s exited while starting:\n%s", p.Path, c.LogTail(30))
-			}
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		svcs, err := c.Services(ctx)
-		cancel()
-		if err == nil {
-			if last == "" || strings.HasPrefix(last, "Get") {
-				tb.Logf("cinder-api answers after %s", time.Since(deadline.Add(-limit)).Round(100*time.Millisecond))
-			}
-			up, sched := 0, false
-			for _, s := range svcs {
-				if s.State != "up" {
-					continue
-				}
-				if s.Binary == "cinder-scheduler" {
-					sched = true
-				}
-				if want[s.Binary+" "+s.Host] {
-					up++
-				}
-			}
-			if sched && up == len(want) {
-				return
-			}
-			last = fmt.Sprintf("%d of %d volume services up, scheduler up: %v", up, len(want), sched)
-		} else {
+	err := c.procs.waitUntil(ctx, 500*time.Millisecond, func() (bool, string) {
+		rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		svcs, err := c.Services(rctx)
+		rcancel()
+		if err != nil {
 			last = err.Error()
+			return false, last
 		}
-		time.Sleep(500 * time.Millisecond)
+		if last == "" || strings.HasPrefix(last, "Get") {
+			tb.Logf("cinder-api answers after %s", time.Since(start).Round(100*time.Millisecond))
+		}
+		up, sched := 0, false
+		for _, s := range svcs {
+			if s.State != "up" {
+				continue
+			}
+			if s.Binary == "cinder-scheduler" {
+				sched = true
+			}
+			if want[s.Binary+" "+s.Host] {
+				up++
+			}
+		}
+		last = fmt.Sprintf("%d of %d volume services up, scheduler up: %v", up, len(want), sched)
+		return sched && up == len(want), last
+	})
+	if err != nil {
+		tb.Fatalf("cinder services not up within %s: %v\n%s", limit, err, c.LogTail(30))
 	}
-	tb.Fatalf("cinder services not up after %s (%s):\n%s", limit, last, c.LogTail(30))
-}
-
-// processGone: the process (or its group leader) has exited but nobody
-// waited for it yet.
-func processGone(p *exec.Cmd) bool {
-	var ws syscall.WaitStatus
-	pid, err := syscall.Wait4(p.Process.Pid, &ws, syscall.WNOHANG, nil)
-	return err == nil && pid == p.Process.Pid
 }
 
 func ensureMariaDB(tb testing.TB) {

@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -54,9 +53,7 @@ type Designate struct {
 	Dir       string // config, state and logs
 
 	namedDir string // named's own directory (the bind user writes there)
-	procs    []*exec.Cmd
-	names    []string
-	logs     []string
+	procs    runner
 }
 
 // StartDesignate starts BIND and Designate and returns once the API
@@ -85,6 +82,7 @@ func StartDesignate(tb testing.TB) *Designate {
 	ensureRabbitMQ(tb)
 
 	d := &Designate{Dir: tb.TempDir(), ProjectID: randHex(16), PoolID: designateDefaultPool}
+	d.procs = runner{dir: d.Dir}
 	id := "ferry_designate_" + randHex(4)
 	dbPass := randHex(12)
 	sql := fmt.Sprintf("CREATE DATABASE %[1]s CHARACTER SET utf8mb4; CREATE USER '%[1]s'@'127.0.0.1' IDENTIFIED BY '%[2]s'; GRANT ALL ON %[1]s.* TO '%[1]s'@'127.0.0.1';", id, dbPass)
@@ -102,7 +100,7 @@ func StartDesignate(tb testing.TB) *Designate {
 	}
 	// Registered before any process starts: cleanups run last-registered
 	// first, so the processes stop before the database and vhost go.
-	tb.Cleanup(d.stop)
+	tb.Cleanup(d.procs.stopAll)
 	tb.Cleanup(func() {
 		if tb.Failed() {
 			tb.Logf("designate and named logs:\n%s", d.LogTail(40))
@@ -196,7 +194,7 @@ listen = %[6]s
 	tb.Logf("designate: database, vhost, named and db sync in %s", time.Since(start).Round(100*time.Millisecond))
 
 	for _, svc := range []string{"central", "api", "worker", "producer", "mdns"} {
-		d.spawn(tb, svc, "designate-"+svc, "--config-file", main, "--log-file", filepath.Join(d.Dir, "log", svc+".log"))
+		d.procs.start(tb, svc, "designate-"+svc, "--config-file", main)
 	}
 	// pool update asks designate-central over RPC, and a request sent
 	// before central declared its queue is lost: wait until every service
@@ -259,18 +257,20 @@ options {
 		}
 		args = append(args, "-u", "bind")
 	}
-	d.spawn(tb, "named", bin, args...)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	d.procs.startPlain(tb, "named", bin, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = d.procs.waitUntil(ctx, 100*time.Millisecond, func() (bool, string) {
 		err := runQuiet(5*time.Second, "rndc", "-c", rndcConf, "status")
-		if err == nil {
-			return rndcConf, rndcPort
+		if err != nil {
+			return false, err.Error()
 		}
-		if d.exited() != "" || time.Now().After(deadline) {
-			tb.Fatalf("named did not answer rndc status on 127.0.0.1:%d: %v\n%s", rndcPort, err, d.LogTail(30))
-		}
-		time.Sleep(100 * time.Millisecond)
+		return true, ""
+	})
+	if err != nil {
+		tb.Fatalf("named did not answer rndc status on 127.0.0.1:%d: %v\n%s", rndcPort, err, d.LogTail(30))
 	}
+	return rndcConf, rndcPort
 }
 
 // chownToBind gives named's directory to the bind user, as which named
@@ -481,26 +481,11 @@ func (d *Designate) waitActive(ctx context.Context, project, path string, out an
 // LogTail returns the last lines of every process's log, for failure
 // messages.
 func (d *Designate) LogTail(lines int) string {
-	var b strings.Builder
-	logs := append([]string{}, d.logs...)
+	logs := d.procs.logs()
 	for _, extra := range []string{"manage-database.log", "manage-pool.log"} {
 		logs = append(logs, filepath.Join(d.Dir, "log", extra))
 	}
-	for _, l := range logs {
-		data, err := os.ReadFile(l)
-		if err != nil || len(bytes.TrimSpace(data)) == 0 {
-			continue
-		}
-		ls := quietLines(strings.Split(strings.TrimRight(string(data), "\n"), "\n"))
-		if len(ls) == 0 {
-			continue
-		}
-		if len(ls) > lines {
-			ls = ls[len(ls)-lines:]
-		}
-		fmt.Fprintf(&b, "==> %s <==\n%s\n", l, strings.Join(ls, "\n"))
-	}
-	return b.String()
+	return tailFiles(logs, lines, quietLines)
 }
 
 // quietLines drops oslo.policy's deprecation warnings, which every
@@ -525,57 +510,6 @@ func quietLines(ls []string) []string {
 	return out
 }
 
-func (d *Designate) spawn(tb testing.TB, name, bin string, args ...string) {
-	tb.Helper()
-	out, err := os.Create(filepath.Join(d.Dir, "log", name+".out"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer out.Close()
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = d.Dir
-	cmd.Stdout, cmd.Stderr = out, out
-	// Own process group: oslo.service forks workers, and the whole group
-	// goes at cleanup.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start %s: %v", bin, err)
-	}
-	d.procs = append(d.procs, cmd)
-	d.names = append(d.names, name)
-	d.logs = append(d.logs, out.Name())
-	if strings.HasPrefix(bin, "designate-") {
-		d.logs = append(d.logs, filepath.Join(d.Dir, "log", name+".log"))
-	}
-}
-
-// exited names a process that ended while it should run ("" if none).
-func (d *Designate) exited() string {
-	for i, p := range d.procs {
-		if p.ProcessState != nil || processGone(p) {
-			return d.names[i]
-		}
-	}
-	return ""
-}
-
-func (d *Designate) stop() {
-	for _, p := range d.procs {
-		_ = syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
-	}
-	for _, p := range d.procs {
-		done := make(chan struct{})
-		go func() { _ = p.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
-	}
-}
-
 // designateServices are the services whose heartbeats must reach
 // central before the harness goes on.
 var designateServices = []string{"api", "central", "worker", "producer", "mdns"}
@@ -584,11 +518,7 @@ var designateServices = []string{"api", "central", "worker", "producer", "mdns"}
 func (d *Designate) waitServices(ctx context.Context, tb testing.TB) {
 	tb.Helper()
 	start := time.Now()
-	var last string
-	for {
-		if name := d.exited(); name != "" {
-			tb.Fatalf("%s exited while starting:\n%s", name, d.LogTail(30))
-		}
+	err := d.procs.waitUntil(ctx, 250*time.Millisecond, func() (bool, string) {
 		var r struct {
 			Statuses []struct {
 				Service string `json:"service_name"`
@@ -598,31 +528,25 @@ func (d *Designate) waitServices(ctx context.Context, tb testing.TB) {
 		rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
 		_, err := d.Do(rctx, http.MethodGet, "service_statuses", nil, &r)
 		rcancel()
-		if err == nil {
-			up := map[string]bool{}
-			for _, s := range r.Statuses {
-				up[s.Service] = s.Status == "UP"
-			}
-			var missing []string
-			for _, s := range designateServices {
-				if !up[s] {
-					missing = append(missing, s)
-				}
-			}
-			if len(missing) == 0 {
-				tb.Logf("designate: all services up after %s", time.Since(start).Round(100*time.Millisecond))
-				return
-			}
-			last = "not up yet: " + strings.Join(missing, ", ")
-		} else {
-			last = err.Error()
+		if err != nil {
+			return false, err.Error()
 		}
-		select {
-		case <-ctx.Done():
-			tb.Fatalf("designate services not up (%s):\n%s", last, d.LogTail(30))
-		case <-time.After(250 * time.Millisecond):
+		up := map[string]bool{}
+		for _, s := range r.Statuses {
+			up[s.Service] = s.Status == "UP"
 		}
+		var missing []string
+		for _, s := range designateServices {
+			if !up[s] {
+				missing = append(missing, s)
+			}
+		}
+		return len(missing) == 0, "not up yet: " + strings.Join(missing, ", ")
+	})
+	if err != nil {
+		tb.Fatalf("designate services not up (%v):\n%s", err, d.LogTail(30))
 	}
+	tb.Logf("designate: all services up after %s", time.Since(start).Round(100*time.Millisecond))
 }
 
 // waitProbeZone creates a zone in a project of its own (the test's

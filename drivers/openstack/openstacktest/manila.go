@@ -10,8 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -61,10 +59,7 @@ type Manila struct {
 	ServiceDownTime time.Duration
 
 	conf  string
-	env   []string
-	mu    sync.Mutex
-	procs map[string]*exec.Cmd // by name: api, scheduler, share-<backend>
-	logs  []string
+	procs runner // api, scheduler, share-<backend>
 }
 
 // StartManila starts Manila and waits until GET /services shows the
@@ -95,7 +90,6 @@ func StartManila(tb testing.TB, opts ManilaOptions) *Manila {
 			{Name: "alpha", Host: "site-a@alpha", Zone: "zone-a"},
 			{Name: "bravo", Host: "site-b@bravo", Zone: "zone-b"},
 		},
-		procs: map[string]*exec.Cmd{},
 	}
 	m.Token = "admin:" + m.ProjectID
 	id := "ferry_manila_" + randHex(4)
@@ -168,24 +162,24 @@ backend_url = file://%[2]s/state
 	m.conf = filepath.Join(m.Dir, "manila.conf")
 	write(tb, m.conf, conf)
 
-	m.env = os.Environ()
+	m.procs = runner{dir: m.Dir}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, "manila-manage", "--config-file", m.conf, "db", "sync").CombinedOutput(); err != nil {
 		tb.Fatalf("manila-manage db sync: %v\n%s", err, tail(out, 40))
 	}
 	tb.Logf("manila: database, vhost and db sync in %s", time.Since(start).Round(100*time.Millisecond))
-	tb.Cleanup(m.stopAll)
+	tb.Cleanup(m.procs.stopAll)
 	// The API logs request bodies at debug: tests read what was sent.
 	apiConf := filepath.Join(m.Dir, "api.conf")
 	write(tb, apiConf, "[DEFAULT]\ndebug = True\n")
-	m.spawn(tb, "api", "manila-api", "--config-file", m.conf, "--config-file", apiConf)
-	m.spawn(tb, "scheduler", "manila-scheduler", "--config-file", m.conf)
+	m.procs.start(tb, "api", "manila-api", "--config-file", m.conf, "--config-file", apiConf)
+	m.procs.start(tb, "scheduler", "manila-scheduler", "--config-file", m.conf)
 	for _, b := range m.Backends {
 		site, _, _ := strings.Cut(b.Host, "@")
 		f := filepath.Join(m.Dir, "share-"+b.Name+".conf")
 		write(tb, f, fmt.Sprintf("[DEFAULT]\nhost = %s\nenabled_share_backends = %s\nstorage_availability_zone = %s\n", site, b.Name, b.Zone))
-		m.spawn(tb, "share-"+b.Name, "manila-share", "--config-file", m.conf, "--config-file", f)
+		m.procs.start(tb, "share-"+b.Name, "manila-share", "--config-file", m.conf, "--config-file", f)
 	}
 	m.waitUp(tb, 3*time.Minute) // a healthy start takes ~10 s
 	m.createShareType(tb)
@@ -314,52 +308,25 @@ func (m *Manila) Services(ctx context.Context) ([]ManilaService, error) {
 // heartbeat.
 func (m *Manila) StopShare(tb testing.TB, backend string) {
 	tb.Helper()
-	m.mu.Lock()
-	p, ok := m.procs["share-"+backend]
-	delete(m.procs, "share-"+backend)
-	m.mu.Unlock()
-	if !ok {
-		tb.Fatalf("manila-share %s is not running", backend)
-	}
-	_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
-	_ = p.Wait()
+	m.procs.kill(tb, "share-"+backend)
 }
 
 // StartShare starts a stopped backend's manila-share again and waits until
 // Manila shows it up.
 func (m *Manila) StartShare(tb testing.TB, backend string) {
 	tb.Helper()
-	b := m.Backend(backend)
-	m.spawn(tb, "share-"+b.Name, "manila-share", "--config-file", m.conf, "--config-file", filepath.Join(m.Dir, "share-"+b.Name+".conf"))
+	m.procs.resume(tb, "share-"+m.Backend(backend).Name)
 	m.waitUp(tb, 2*time.Minute)
 }
 
 // LogTail returns the last lines of every service's log, for failure
 // messages.
 func (m *Manila) LogTail(lines int) string {
-	var b strings.Builder
-	m.mu.Lock()
-	logs := append([]string(nil), m.logs...)
-	m.mu.Unlock()
-	for _, l := range logs {
-		data, _ := os.ReadFile(l)
-		fmt.Fprintf(&b, "==> %s <==\n%s\n", l, tail(data, lines))
-	}
-	return b.String()
+	return tailFiles(m.procs.logs(), lines, nil)
 }
 
 // Grep reports whether some service log contains s.
-func (m *Manila) Grep(s string) bool {
-	m.mu.Lock()
-	logs := append([]string(nil), m.logs...)
-	m.mu.Unlock()
-	for _, l := range logs {
-		if data, err := os.ReadFile(l); err == nil && bytes.Contains(data, []byte(s)) {
-			return true
-		}
-	}
-	return false
-}
+func (m *Manila) Grep(s string) bool { return m.procs.grep(s) }
 
 // poolHosts are the backends (host@backend) the scheduler has pools of.
 func (m *Manila) poolHosts(ctx context.Context) (map[string]bool, error) {
@@ -379,95 +346,6 @@ func (m *Manila) poolHosts(ctx context.Context) (map[string]bool, error) {
 	return out, nil
 }
 
-func tail(data []byte, lines int) string {
-	ls := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(ls) > lines {
-		ls = ls[len(ls)-lines:]
-	}
-	return strings.Join(ls, "\n")
-}
-
-func (m *Manila) spawn(tb testing.TB, name, bin string, args ...string) {
-	tb.Helper()
-	logf := filepath.Join(m.Dir, "log", name+".log")
-	out, err := os.OpenFile(filepath.Join(m.Dir, "log", name+".out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer out.Close()
-	cmd := exec.Command(bin, append(args, "--log-file", logf)...)
-	cmd.Env = m.env
-	cmd.Dir = m.Dir
-	cmd.Stdout, cmd.Stderr = out, out
-	// Own process group: manila-share forks a worker per backend, and
-	// the whole group goes when it is stopped.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start %s: %v", bin, err)
-	}
-	m.mu.Lock()
-	m.procs[name] = cmd
-	for _, l := range []string{logf, out.Name()} {
-		if !contains(m.logs, l) {
-			m.logs = append(m.logs, l)
-		}
-	}
-	m.mu.Unlock()
-}
-
-// restart stops one of the harness's processes (its whole group) and
-// starts it again with the same arguments.
-func (m *Manila) restart(tb testing.TB, name, bin string, args ...string) {
-	tb.Helper()
-	m.mu.Lock()
-	p, ok := m.procs[name]
-	delete(m.procs, name)
-	m.mu.Unlock()
-	if ok {
-		_ = syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = p.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	}
-	m.spawn(tb, name, bin, args...)
-}
-
-func contains(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func (m *Manila) stopAll() {
-	m.mu.Lock()
-	procs := m.procs
-	m.procs = map[string]*exec.Cmd{}
-	m.mu.Unlock()
-	for _, p := range procs {
-		_ = syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
-	}
-	for _, p := range procs {
-		done := make(chan struct{})
-		go func() { _ = p.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		// Workers that outlived their parent.
-		_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
-	}
-}
-
 // waitUp waits until the scheduler and every running backend's
 // manila-share are up, and the scheduler has each backend's pools. Manila
 // counts a service up on a heartbeat newer than service_down_time, but the
@@ -475,70 +353,56 @@ func (m *Manila) stopAll() {
 // (a share created before finds no host in its zone).
 func (m *Manila) waitUp(tb testing.TB, limit time.Duration) {
 	tb.Helper()
-	m.mu.Lock()
 	want := map[string]bool{}
 	for _, b := range m.Backends {
-		if _, ok := m.procs["share-"+b.Name]; ok {
+		if m.procs.running("share-" + b.Name) {
 			want["manila-share "+b.Host] = true
 		}
 	}
-	m.mu.Unlock()
-	deadline := time.Now().Add(limit)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
 	// Seen on a loaded machine: every share service up and reporting its
 	// pools every periodic_interval, yet the scheduler knowing only some of
 	// them for minutes. A scheduler asks every share service for its
 	// capabilities when it starts, so one restart is the remedy.
 	nudge, nudged := time.Now().Add(limit/3), false
-	var last string
-	for time.Now().Before(deadline) {
-		m.mu.Lock()
-		for name, p := range m.procs {
-			if p.ProcessState != nil || processGone(p) {
-				m.mu.Unlock()
-				tb.Fatalf("manila %s exited while starting:\n%s", name, m.LogTail(30))
+	err := m.procs.waitUntil(ctx, 300*time.Millisecond, func() (bool, string) {
+		rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer rcancel()
+		svcs, err := m.Services(rctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		pools, perr := m.poolHosts(rctx)
+		up, sched := 0, false
+		for _, s := range svcs {
+			if s.State != "up" {
+				continue
+			}
+			if s.Binary == "manila-scheduler" {
+				sched = true
+			}
+			if want[s.Binary+" "+s.Host] {
+				up++
 			}
 		}
-		m.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		svcs, err := m.Services(ctx)
-		var pools map[string]bool
-		var perr error
-		if err == nil {
-			pools, perr = m.poolHosts(ctx)
+		known := 0
+		for h := range want {
+			if pools[strings.TrimPrefix(h, "manila-share ")] {
+				known++
+			}
 		}
-		cancel()
-		if err == nil {
-			up, sched := 0, false
-			for _, s := range svcs {
-				if s.State != "up" {
-					continue
-				}
-				if s.Binary == "manila-scheduler" {
-					sched = true
-				}
-				if want[s.Binary+" "+s.Host] {
-					up++
-				}
-			}
-			known := 0
-			for h := range want {
-				if pools[strings.TrimPrefix(h, "manila-share ")] {
-					known++
-				}
-			}
-			if sched && up == len(want) && known == len(want) {
-				return
-			}
-			if !nudged && time.Now().After(nudge) && up == len(want) && known < len(want) {
-				nudged = true
-				tb.Logf("manila: the scheduler knows %d of %d backends' pools after %s: restarting it", known, len(want), limit/3)
-				m.restart(tb, "scheduler", "manila-scheduler", "--config-file", m.conf)
-			}
-			last = fmt.Sprintf("%d of %d share services up, scheduler up: %v, pools the scheduler knows: %d of %d (%v)", up, len(want), sched, known, len(want), perr)
-		} else {
-			last = err.Error()
+		if sched && up == len(want) && known == len(want) {
+			return true, ""
 		}
-		time.Sleep(300 * time.Millisecond)
+		if !nudged && time.Now().After(nudge) && up == len(want) && known < len(want) {
+			nudged = true
+			tb.Logf("manila: the scheduler knows %d of %d backends' pools after %s: restarting it", known, len(want), limit/3)
+			m.procs.restart(tb, "scheduler")
+		}
+		return false, fmt.Sprintf("%d of %d share services up, scheduler up: %v, pools the scheduler knows: %d of %d (%v)", up, len(want), sched, known, len(want), perr)
+	})
+	if err != nil {
+		tb.Fatalf("manila services not up within %s: %v\n%s", limit, err, m.LogTail(30))
 	}
-	tb.Fatalf("manila services not up after %s (%s):\n%s", limit, last, m.LogTail(30))
 }
