@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -339,22 +340,32 @@ func evalJS[T any](b *browser, expr string) T {
 // devSystem is a running `ferry dev`.
 type devSystem struct {
 	api, ui, token string
+	sim            string // the simulator's base URL (its /sim/ fault API)
 }
 
 // startDev runs `ferry dev` in-process on spare ports with a fresh
 // database, and waits until its API is ready; it stops with the test.
 func startDev(t *testing.T, ctx context.Context) devSystem {
 	t.Helper()
+	return startDevEnv(t, ctx, nil)
+}
+
+// startDevEnv is startDev with more configuration (FERRY_* variables).
+func startDevEnv(t *testing.T, ctx context.Context, extra map[string]string) devSystem {
+	t.Helper()
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	uiURL := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-	cfg, err := config.LoadFrom(map[string]string{
+	simAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	environ := map[string]string{
 		"FERRY_TEMPORAL_ADDRESS": fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		"FERRY_TEMPORAL_UI_URL":  uiURL,
 		"FERRY_HTTP_ADDR":        httpAddr,
-		"FERRY_SIM_ADDR":         fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"FERRY_SIM_ADDR":         simAddr,
 		"FERRY_DATABASE_URL":     storetest.URL(t),
 		"FERRY_DATA_DIR":         t.TempDir(),
-	})
+	}
+	maps.Copy(environ, extra)
+	cfg, err := config.LoadFrom(environ)
 	require.NoError(t, err)
 
 	dctx, stop := context.WithCancel(ctx)
@@ -397,5 +408,5 @@ func startDev(t *testing.T, ctx context.Context) devSystem {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}, time.Minute, 200*time.Millisecond, "the API is not ready")
-	return devSystem{api: api, ui: uiURL, token: token}
+	return devSystem{api: api, ui: uiURL, token: token, sim: "http://" + simAddr}
 }
