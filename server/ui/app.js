@@ -310,7 +310,7 @@
         const c = replicaColour(r, rpo);
         overall = worse(overall, c);
         const line = el('div', { class: 'replica', 'data-colour': c, title: 'observed ' + fmtTime(r.observed) },
-          el('span', { class: 'dot ' + c }), r.resource + ' @ ' + r.site + ' ', el('span', { class: 'muted', text: r.replica_state }),
+          el('span', { class: 'dot ' + c }), r.resource + ' @ ' + r.site + '\u00a0', el('span', { class: 'muted', text: r.replica_state + '\u00a0' }),
           el('span', { class: 'lag', text: 'lag ' + fmtDur(r.lag_seconds) }));
         all.append(line);
         if (c !== 'green') bad.push(line.cloneNode(true));
