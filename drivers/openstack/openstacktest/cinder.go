@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -73,11 +72,7 @@ func StartCinder(tb testing.TB, opts CinderOptions) *Cinder {
 	if len(opts.Targets) == 0 {
 		opts.Targets = []string{"dr1"}
 	}
-	for _, bin := range []string{"cinder-api", "cinder-scheduler", "cinder-volume", "cinder-manage", "mariadb", "rabbitmqctl"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			tb.Fatalf("%s is not installed: apt-get install --no-install-recommends %s", bin, CinderPackages)
-		}
-	}
+	requireBins(tb, CinderPackages, "cinder-api", "cinder-scheduler", "cinder-volume", "cinder-manage", "mariadb", "rabbitmqctl")
 	start := time.Now()
 	ensureMariaDB(tb)
 	ensureRabbitMQ(tb)
@@ -89,28 +84,12 @@ func StartCinder(tb testing.TB, opts CinderOptions) *Cinder {
 		Targets:   opts.Targets,
 	}
 	c.Token = "admin:" + c.ProjectID
-	id := "ferry_cinder_" + randHex(4)
-	dbPass := randHex(12)
-
-	// A fresh database and vhost, dropped at cleanup (after the services
-	// stopped: cleanups run last-registered first).
-	sql := fmt.Sprintf("CREATE DATABASE %[1]s CHARACTER SET utf8mb4; CREATE USER '%[1]s'@'127.0.0.1' IDENTIFIED BY '%[2]s'; GRANT ALL ON %[1]s.* TO '%[1]s'@'127.0.0.1';", id, dbPass)
-	run(tb, 30*time.Second, "mariadb", "-e", sql)
-	tb.Cleanup(func() {
-		runQuiet(30*time.Second, "mariadb", "-e", fmt.Sprintf("DROP DATABASE IF EXISTS %[1]s; DROP USER IF EXISTS '%[1]s'@'127.0.0.1';", id))
-	})
-	run(tb, 60*time.Second, "rabbitmqctl", "add_vhost", id)
-	tb.Cleanup(func() { runQuiet(60*time.Second, "rabbitmqctl", "delete_vhost", id) })
-	run(tb, 60*time.Second, "rabbitmqctl", "set_permissions", "-p", id, "guest", ".*", ".*", ".*")
+	id, dbPass := provision(tb, "ferry_cinder", "utf8mb4")
 
 	port := freePort(tb)
 	c.Root = fmt.Sprintf("http://127.0.0.1:%d/", port)
 	c.Endpoint = c.Root + "v3/"
-	for _, d := range []string{"state", "lock", "log"} {
-		if err := os.MkdirAll(filepath.Join(c.Dir, d), 0o755); err != nil {
-			tb.Fatal(err)
-		}
-	}
+	stateDirs(tb, c.Dir)
 	devices := make([]string, len(opts.Targets))
 	for i, t := range opts.Targets {
 		devices[i] = "replication_device = backend_id:" + t
@@ -219,44 +198,11 @@ func (c *Cinder) CloudsYAML(tb testing.TB, cloud, region, volumeAPIVersion strin
 // out when out is not nil. Tests use it to read and prepare what the
 // adapter does not (volume types, volumes).
 func (c *Cinder) Do(ctx context.Context, method, path, microversion string, body, out any) (int, error) {
-	var rd *bytes.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, err
-		}
-		rd = bytes.NewReader(b)
-	} else {
-		rd = bytes.NewReader(nil)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.Endpoint+c.ProjectID+path, rd)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("X-Auth-Token", c.Token)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
+	h := http.Header{"X-Auth-Token": {c.Token}}
 	if microversion != "" {
-		req.Header.Set("OpenStack-API-Version", "volume "+microversion)
+		h.Set("OpenStack-API-Version", "volume "+microversion)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	var raw bytes.Buffer
-	if _, err := raw.ReadFrom(resp.Body); err != nil {
-		return resp.StatusCode, err
-	}
-	if resp.StatusCode >= 300 {
-		return resp.StatusCode, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(raw.String()))
-	}
-	if out != nil && raw.Len() > 0 {
-		if err := json.Unmarshal(raw.Bytes(), out); err != nil {
-			return resp.StatusCode, fmt.Errorf("%s %s: decode: %v", method, path, err)
-		}
-	}
-	return resp.StatusCode, nil
+	return doJSON(ctx, method, c.Endpoint+c.ProjectID+path, path, h, body, out)
 }
 
 // Service is one row of GET /os-services as the tests read it.

@@ -1,11 +1,9 @@
 package openstacktest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -65,11 +63,7 @@ type Designate struct {
 // everything at cleanup.
 func StartDesignate(tb testing.TB) *Designate {
 	tb.Helper()
-	for _, bin := range []string{"designate-api", "designate-central", "designate-worker", "designate-producer", "designate-mdns", "designate-manage", "mariadb", "rabbitmqctl", "rndc"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			tb.Fatalf("%s is not installed: apt-get install --no-install-recommends %s", bin, DesignatePackages)
-		}
-	}
+	requireBins(tb, DesignatePackages, "designate-api", "designate-central", "designate-worker", "designate-producer", "designate-mdns", "designate-manage", "mariadb", "rabbitmqctl", "rndc")
 	namedBin, err := exec.LookPath("named")
 	if err != nil {
 		namedBin = "/usr/sbin/named"
@@ -83,21 +77,8 @@ func StartDesignate(tb testing.TB) *Designate {
 
 	d := &Designate{Dir: tb.TempDir(), ProjectID: randHex(16), PoolID: designateDefaultPool}
 	d.procs = runner{dir: d.Dir}
-	id := "ferry_designate_" + randHex(4)
-	dbPass := randHex(12)
-	sql := fmt.Sprintf("CREATE DATABASE %[1]s CHARACTER SET utf8mb4; CREATE USER '%[1]s'@'127.0.0.1' IDENTIFIED BY '%[2]s'; GRANT ALL ON %[1]s.* TO '%[1]s'@'127.0.0.1';", id, dbPass)
-	run(tb, 30*time.Second, "mariadb", "-e", sql)
-	tb.Cleanup(func() {
-		runQuiet(30*time.Second, "mariadb", "-e", fmt.Sprintf("DROP DATABASE IF EXISTS %[1]s; DROP USER IF EXISTS '%[1]s'@'127.0.0.1';", id))
-	})
-	run(tb, 60*time.Second, "rabbitmqctl", "add_vhost", id)
-	tb.Cleanup(func() { runQuiet(60*time.Second, "rabbitmqctl", "delete_vhost", id) })
-	run(tb, 60*time.Second, "rabbitmqctl", "set_permissions", "-p", id, "guest", ".*", ".*", ".*")
-	for _, dir := range []string{"state", "lock", "log"} {
-		if err := os.MkdirAll(filepath.Join(d.Dir, dir), 0o755); err != nil {
-			tb.Fatal(err)
-		}
-	}
+	id, dbPass := provision(tb, "ferry_designate", "utf8mb4")
+	stateDirs(tb, d.Dir)
 	// Registered before any process starts: cleanups run last-registered
 	// first, so the processes stop before the database and vhost go.
 	tb.Cleanup(d.procs.stopAll)
@@ -340,42 +321,8 @@ func (d *Designate) Do(ctx context.Context, method, path string, body, out any) 
 }
 
 func (d *Designate) do(ctx context.Context, project, method, path string, body, out any) (int, error) {
-	var rd *bytes.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, err
-		}
-		rd = bytes.NewReader(b)
-	} else {
-		rd = bytes.NewReader(nil)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, d.Endpoint+strings.TrimPrefix(path, "/"), rd)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("X-Auth-Token", "admin:"+project)
-	req.Header.Set("X-Auth-Project-ID", project)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	var raw bytes.Buffer
-	if _, err := raw.ReadFrom(resp.Body); err != nil {
-		return resp.StatusCode, err
-	}
-	if resp.StatusCode >= 300 {
-		return resp.StatusCode, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(raw.String()))
-	}
-	if out != nil && raw.Len() > 0 {
-		if err := json.Unmarshal(raw.Bytes(), out); err != nil {
-			return resp.StatusCode, fmt.Errorf("%s %s: decode: %v", method, path, err)
-		}
-	}
-	return resp.StatusCode, nil
+	h := http.Header{"X-Auth-Token": {"admin:" + project}, "X-Auth-Project-Id": {project}}
+	return doJSON(ctx, method, d.Endpoint+strings.TrimPrefix(path, "/"), path, h, body, out)
 }
 
 // Zone is a Designate zone as the tests read it.

@@ -1,12 +1,9 @@
 package openstacktest
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -68,11 +65,7 @@ type Manila struct {
 // package is missing, and stops and removes everything at cleanup.
 func StartManila(tb testing.TB, opts ManilaOptions) *Manila {
 	tb.Helper()
-	for _, bin := range []string{"manila-api", "manila-scheduler", "manila-share", "manila-manage", "mariadb", "rabbitmqctl"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			tb.Fatalf("%s is not installed: apt-get install --no-install-recommends %s", bin, ManilaPackages)
-		}
-	}
+	requireBins(tb, ManilaPackages, "manila-api", "manila-scheduler", "manila-share", "manila-manage", "mariadb", "rabbitmqctl")
 	if opts.ServiceDownTime == 0 {
 		opts.ServiceDownTime = 15 * time.Second
 	}
@@ -92,29 +85,15 @@ func StartManila(tb testing.TB, opts ManilaOptions) *Manila {
 		},
 	}
 	m.Token = "admin:" + m.ProjectID
-	id := "ferry_manila_" + randHex(4)
-	dbPass := randHex(12)
-
 	// utf8mb3: one of Manila's migrations fails under utf8mb4 (an index
 	// too long for it). SQLite is no option: migrations fail there and
 	// concurrent services get "database is locked".
-	sql := fmt.Sprintf("CREATE DATABASE %[1]s CHARACTER SET utf8mb3; CREATE USER '%[1]s'@'127.0.0.1' IDENTIFIED BY '%[2]s'; GRANT ALL ON %[1]s.* TO '%[1]s'@'127.0.0.1';", id, dbPass)
-	run(tb, 30*time.Second, "mariadb", "-e", sql)
-	tb.Cleanup(func() {
-		runQuiet(30*time.Second, "mariadb", "-e", fmt.Sprintf("DROP DATABASE IF EXISTS %[1]s; DROP USER IF EXISTS '%[1]s'@'127.0.0.1';", id))
-	})
-	run(tb, 60*time.Second, "rabbitmqctl", "add_vhost", id)
-	tb.Cleanup(func() { runQuiet(60*time.Second, "rabbitmqctl", "delete_vhost", id) })
-	run(tb, 60*time.Second, "rabbitmqctl", "set_permissions", "-p", id, "guest", ".*", ".*", ".*")
+	id, dbPass := provision(tb, "ferry_manila", "utf8mb3")
 
 	port := freePort(tb)
 	m.Root = fmt.Sprintf("http://127.0.0.1:%d/", port)
 	m.Endpoint = m.Root + "v2/" + m.ProjectID + "/"
-	for _, d := range []string{"state", "lock", "log"} {
-		if err := os.MkdirAll(filepath.Join(m.Dir, d), 0o755); err != nil {
-			tb.Fatal(err)
-		}
-	}
+	stateDirs(tb, m.Dir)
 	var sections strings.Builder
 	for _, b := range m.Backends {
 		// One replication domain: the scheduler places a replica on any
@@ -243,45 +222,12 @@ func (m *Manila) CloudsYAML(tb testing.TB, cloud, shareAPIVersion string) string
 // the share replicas API needs there), and decodes a JSON answer into out
 // when out is not nil. It returns the HTTP status, also on errors.
 func (m *Manila) Do(ctx context.Context, method, path, microversion string, body, out any) (int, error) {
-	var rd *bytes.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, err
-		}
-		rd = bytes.NewReader(b)
-	} else {
-		rd = bytes.NewReader(nil)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(m.Endpoint, "/")+path, rd)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("X-Auth-Token", m.Token)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
+	h := http.Header{"X-Auth-Token": {m.Token}}
 	if microversion != "" {
-		req.Header.Set("X-OpenStack-Manila-API-Version", microversion)
-		req.Header.Set("X-OpenStack-Manila-API-Experimental", "true")
+		h.Set("X-OpenStack-Manila-API-Version", microversion)
+		h.Set("X-OpenStack-Manila-API-Experimental", "true")
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	var raw bytes.Buffer
-	if _, err := raw.ReadFrom(resp.Body); err != nil {
-		return resp.StatusCode, err
-	}
-	if resp.StatusCode >= 300 {
-		return resp.StatusCode, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(raw.String()))
-	}
-	if out != nil && raw.Len() > 0 {
-		if err := json.Unmarshal(raw.Bytes(), out); err != nil {
-			return resp.StatusCode, fmt.Errorf("%s %s: decode: %v", method, path, err)
-		}
-	}
-	return resp.StatusCode, nil
+	return doJSON(ctx, method, strings.TrimSuffix(m.Endpoint, "/")+path, path, h, body, out)
 }
 
 // ManilaService is one row of GET /services.
