@@ -42,9 +42,6 @@ const screenshotsEnv = "FERRY_UPDATE_SCREENSHOTS"
 // complete, opens its report, and finds the run in the Temporal UI by
 // group. Each stage is a screenshot (docs/operator-guide.md shows them).
 func TestDashboard(t *testing.T) {
-	_, err := os.Stat(chromiumPath)
-	require.NoError(t, err, "the dashboard's browser test needs Debian's chromium: apt-get install chromium")
-
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	dev := startDev(t, ctx)
@@ -61,22 +58,6 @@ func TestDashboard(t *testing.T) {
 		t.Logf("screenshot %s (%d bytes)", filepath.Join(shots, name), len(buf))
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox, // the tests run as root
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1360, 900),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	b := &browser{t: t}
-	var cancelBrowser context.CancelFunc
-	b.ctx, cancelBrowser = chromedp.NewContext(actx)
-	defer cancelBrowser()
-
 	// Whatever goes wrong in the page (an exception, a console error, a
 	// failed load or a Content-Security-Policy violation, which Chromium
 	// logs as errors) fails the test.
@@ -86,24 +67,15 @@ func TestDashboard(t *testing.T) {
 		others   []string // the Temporal UI's
 		watching = true
 	)
-	messages := chromedp.Console(b.ctx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			if m.Type != chromedp.ConsoleError && !m.IsException() {
-				continue
-			}
-			mu.Lock()
-			if watching {
-				problems = append(problems, m.String()+" "+m.URL)
-			} else {
-				others = append(others, m.String()+" "+m.URL)
-			}
-			mu.Unlock()
+	b := newBrowser(t, ctx, func(problem string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if watching {
+			problems = append(problems, problem)
+		} else {
+			others = append(others, problem)
 		}
-	}()
+	})
 
 	// Sign in with the token `ferry dev` printed.
 	b.do("open the dashboard",
@@ -295,6 +267,42 @@ func (b *browser) temporalList(link, runID string) string {
 type browser struct {
 	t   *testing.T
 	ctx context.Context
+}
+
+// newBrowser starts Debian's headless Chromium for the test (failing it,
+// never skipping, when chromium is missing) and hands onProblem every
+// console error and exception of its pages.
+func newBrowser(t *testing.T, ctx context.Context, onProblem func(string)) *browser {
+	t.Helper()
+	_, err := os.Stat(chromiumPath)
+	require.NoError(t, err, "the dashboard's browser tests need Debian's chromium: apt-get install chromium")
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox, // the tests run as root
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1360, 900),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	b := &browser{t: t}
+	var cancelBrowser context.CancelFunc
+	b.ctx, cancelBrowser = chromedp.NewContext(actx)
+	t.Cleanup(cancelBrowser)
+	messages := chromedp.Console(b.ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.IsException() {
+				onProblem(m.String() + " " + m.URL)
+			}
+		}
+	}()
+	return b
 }
 
 func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {

@@ -32,9 +32,6 @@ const lagBackend = "a-files"
 // replicas amber and then red while crm's stay green. With the lag
 // cleared, status is OK again (exit 0) and shop green.
 func TestLag(t *testing.T) {
-	_, err := os.Stat(chromiumPath)
-	require.NoError(t, err, "the dashboard's browser test needs Debian's chromium: apt-get install chromium")
-
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	// The monitors look every 2 s (not the demo's 30 s), so the lag shows
@@ -194,34 +191,12 @@ type lagBrowser struct {
 
 func newLagBrowser(t *testing.T, ctx context.Context, dev devSystem) *lagBrowser {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox, // the tests run as root
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1360, 900),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(cancelAlloc)
-	b := &lagBrowser{browser: &browser{t: t}, shots: t.TempDir()}
-	var cancelBrowser context.CancelFunc
-	b.ctx, cancelBrowser = chromedp.NewContext(actx)
-	t.Cleanup(cancelBrowser)
-	messages := chromedp.Console(b.ctx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			if m.Type == chromedp.ConsoleError || m.IsException() {
-				b.mu.Lock()
-				b.problems = append(b.problems, m.String()+" "+m.URL)
-				b.mu.Unlock()
-			}
-		}
-	}()
+	b := &lagBrowser{shots: t.TempDir()}
+	b.browser = newBrowser(t, ctx, func(problem string) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		b.problems = append(b.problems, problem)
+	})
 	b.do("sign in",
 		chromedp.Navigate(dev.api+"/"),
 		chromedp.WaitVisible(chromedp.ID("login")),
